@@ -1,0 +1,102 @@
+#!/usr/bin/env bun
+/**
+ * llm-proxy command line.
+ *
+ *   llm-proxy [serve] [--config PATH] [--port N] [--host H] [--data-dir DIR]
+ *   llm-proxy check-config [--config PATH]   validate and print the effective config, secrets masked
+ *   llm-proxy --version | --help
+ *
+ * Exit codes: 0 ok, 1 invalid config or start-up failure, 2 bad usage.
+ */
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { ConfigError, loadConfig, maskSecrets } from "./src/config/load.ts";
+import { Runtime } from "./src/runtime.ts";
+import { startServer } from "./src/server/app.ts";
+import { VERSION } from "./src/version.ts";
+
+const HELP = `llm-proxy ${VERSION}: an LLM gateway for OpenAI and Ollama clients
+
+Usage:
+  llm-proxy [serve] [options]      start the proxy (default command)
+  llm-proxy check-config [options] validate the config and print it, secrets masked
+
+Options:
+  -c, --config PATH    config file (default conf/llm-proxy.yaml, or $LLM_PROXY_CONFIG;
+                       without a file the proxy runs on embedded defaults)
+  -p, --port N         listen port (overrides $PORT and the file)
+      --host HOST      listen address (overrides $HOST and the file)
+      --data-dir DIR   where the SQLite request log lives (overrides $LLM_PROXY_DATA_DIR)
+  -v, --version        print the version
+  -h, --help           print this help
+
+Precedence: flag > environment > config file > default.
+`;
+
+function usage(message: string): never {
+  console.error(`llm-proxy: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function main(argv: string[]): void {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: "string", short: "c" },
+        port: { type: "string", short: "p" },
+        host: { type: "string" },
+        "data-dir": { type: "string" },
+        version: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return void console.log(HELP);
+  if (values.version) return void console.log(VERSION);
+  const command = positionals[0] ?? "serve";
+  if (positionals.length > 1 || !["serve", "check-config"].includes(command)) usage(`unknown command: ${positionals.join(" ")}`);
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) usage(`--port: expected 0-65535, found "${values.port}"`);
+
+  const options = { path: values.config, overrides: { port, host: values.host, data_dir: values["data-dir"] } };
+  let loaded;
+  try {
+    loaded = loadConfig(options);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`llm-proxy: invalid configuration\n${err.message}`);
+    process.exit(1);
+  }
+  if (command === "check-config") {
+    console.error(`# ${loaded.path ?? "embedded defaults"}: valid`);
+    console.log(stringify(maskSecrets(loaded.config)));
+    return;
+  }
+
+  const runtime = new Runtime(loaded, options);
+  const server = startServer(runtime);
+  console.log(`llm-proxy ${VERSION} listening on http://${server.hostname}:${server.port} (config: ${loaded.path ?? "embedded defaults"})`);
+  const stop = () => {
+    server.stop(true);
+    runtime.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  process.on("SIGHUP", () => {
+    try {
+      runtime.reload();
+      console.log("llm-proxy: configuration reloaded");
+    } catch (err) {
+      console.error(`llm-proxy: reload refused, the running configuration stays:\n${(err as Error).message}`);
+    }
+  });
+}
+
+main(process.argv.slice(2));

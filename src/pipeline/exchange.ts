@@ -1,0 +1,56 @@
+/**
+ * One request's journey through the proxy: its id, timings, the headers to add to the response,
+ * and the request-log row filled in along the way and recorded once when the response ends.
+ */
+import type { RequestLogRow } from "../store/request-log.ts";
+
+export interface ExchangeInit {
+  requestId: string;
+  endpoint: string;
+  method: string;
+  /** Aborted when the client disconnects. */
+  signal?: AbortSignal;
+  /** The client's Authorization header, forwarded to upstreams that have no api_key. */
+  clientAuthorization?: string | null;
+  /** Where the finished row goes; undefined disables the log. */
+  record?: (row: RequestLogRow) => void;
+}
+
+export class Exchange {
+  readonly requestId: string;
+  readonly signal: AbortSignal | undefined;
+  readonly clientAuthorization: string | null;
+  /** performance.now() at arrival. */
+  readonly started = performance.now();
+  readonly row: RequestLogRow;
+  /** Added to the response (X-Request-Id, X-LLM-Proxy-Tools, ...). */
+  readonly responseHeaders: Record<string, string>;
+  private finished = false;
+
+  constructor(private readonly init: ExchangeInit) {
+    this.requestId = init.requestId;
+    this.signal = init.signal;
+    this.clientAuthorization = init.clientAuthorization ?? null;
+    this.row = { ts: Date.now(), request_id: init.requestId, endpoint: init.endpoint, method: init.method, retries: 0, stream: false };
+    this.responseHeaders = { "x-request-id": init.requestId };
+  }
+
+  /** ms since arrival. */
+  elapsedMs(): number {
+    return performance.now() - this.started;
+  }
+
+  /** Marks the first body byte from the upstream (only the first call counts). */
+  firstByte(): void {
+    this.row.ttfb_ms ??= Math.round(this.elapsedMs() * 100) / 100;
+  }
+
+  /** Completes the row with `patch` and the latency, and records it; later calls are ignored. */
+  finish(patch: Partial<RequestLogRow> = {}): void {
+    if (this.finished) return;
+    this.finished = true;
+    Object.assign(this.row, patch);
+    this.row.latency_ms = Math.round(this.elapsedMs() * 100) / 100;
+    this.init.record?.(this.row);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Runs a canonical chat request through the pipeline stages and sends it upstream:
+ * resolve -> stages (tool selection, ...) -> backend -> tapped reply.
+ *
+ * Stages are optimisations and fail open: an unexpected error in one is logged once and the request
+ * goes on unchanged. A ProxyError from a stage is the client's fault and is passed on.
+ */
+import { maskSecrets } from "../config/load.ts";
+import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import type { RuntimeState } from "../runtime.ts";
+import { ProxyError } from "../server/errors.ts";
+import type { Exchange } from "./exchange.ts";
+import { resolveModel, type Target } from "./resolve.ts";
+import { tapReply } from "./tap.ts";
+
+export interface ChatContext {
+  readonly state: RuntimeState;
+  readonly exchange: Exchange;
+  /** The canonical request; stages replace it (never mutate the client's objects in place). */
+  request: ChatCompletionRequest;
+  readonly target: Target;
+}
+
+export interface ChatStage {
+  name: string;
+  run(ctx: ChatContext): void | Promise<void>;
+}
+
+/** The stages, in order. */
+export const STAGES: ChatStage[] = [];
+
+const warned = new Set<string>();
+
+/** Forwards upstream call events to the exchange's log row. */
+export function callOptions(exchange: Exchange) {
+  return {
+    signal: exchange.signal,
+    clientAuthorization: exchange.clientAuthorization,
+    onRetry: () => {
+      exchange.row.retries = (exchange.row.retries ?? 0) + 1;
+    },
+  };
+}
+
+/**
+ * @returns an OpenAI-shaped Response (JSON, or SSE when `request.stream`), tapped for the log, with
+ *   the exchange's headers; upstream error statuses and bodies are passed on as they are
+ * @throws ProxyError for the proxy's own failures (unknown model, unreachable upstream, timeout)
+ */
+export async function runChat(state: RuntimeState, exchange: Exchange, request: ChatCompletionRequest): Promise<Response> {
+  const { config } = state;
+  const row = exchange.row;
+  row.client_model = request.model ?? null;
+  row.stream = request.stream === true;
+  if (config.log.bodies) row.request_body = JSON.stringify(maskSecrets(request));
+  if (config.log.log_raw_requests) console.log(`[${exchange.requestId}] request: ${JSON.stringify(request)}`);
+  if (config.log.log_messages) console.log(`[${exchange.requestId}] messages: ${JSON.stringify(request.messages)}`);
+
+  const call = callOptions(exchange);
+  const target = await resolveModel(config, state.upstreams, request.model, call);
+  row.upstream = target.upstream.name;
+  row.upstream_model = target.model;
+  const ctx: ChatContext = { state, exchange, target, request: { ...request, model: target.model } };
+  for (const stage of STAGES) {
+    try {
+      await stage.run(ctx);
+    } catch (err) {
+      if (err instanceof ProxyError) throw err;
+      if (!warned.has(stage.name)) {
+        warned.add(stage.name);
+        console.error(`llm-proxy: stage ${stage.name} failed, request passed on unchanged: ${(err as Error).stack ?? err}`);
+      }
+    }
+  }
+
+  let reply;
+  try {
+    reply = await target.upstream.backend.chat(ctx.request, call);
+  } catch (err) {
+    if (err instanceof ProxyError) target.upstream.markError(err.message);
+    throw err;
+  }
+  if (reply.response.status >= 500) target.upstream.markError(`HTTP ${reply.response.status}`);
+  else target.upstream.markOk();
+  const sse = (reply.response.headers.get("content-type") ?? "").includes("text/event-stream");
+  return tapReply(reply.response, exchange, { sse, captureBody: config.log.bodies, printBody: config.log.log_raw_responses });
+}

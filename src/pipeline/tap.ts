@@ -1,0 +1,116 @@
+/**
+ * Taps an upstream reply on its way to the client: bytes are passed on as they arrive, unchanged,
+ * while usage, finish_reason, time to first byte and errors are read for the request log.
+ *
+ * When the upstream fails mid-stream, an SSE reply gets a last `data: {"error":{...}}` event (the
+ * shape the OpenAI SDKs raise as an APIError) and then ends; a JSON reply is cut off with an error.
+ */
+import type { Usage } from "../protocol/openai.ts";
+import { encodeSSE, SSEParser } from "../protocol/sse.ts";
+import { openAIErrorBody, ProxyError } from "../server/errors.ts";
+import type { Exchange } from "./exchange.ts";
+
+const FINISHED = /"finish_reason":\s*"/;
+const MAX_LOGGED_BODY = 1 << 20;
+
+interface Summary {
+  usage?: Usage | null;
+  choices?: { finish_reason?: string | null }[];
+}
+
+export interface TapOptions {
+  /** The body is an SSE stream (else one JSON document). */
+  sse: boolean;
+  /** Keep the body text for the log (bounded to 1 MiB). */
+  captureBody: boolean;
+  /** Print the raw body to stdout when it ends (option log_raw_responses). */
+  printBody?: boolean;
+}
+
+/** Returns a Response with the same status and headers whose body is `response.body`, tapped. */
+export function tapReply(response: Response, exchange: Exchange, options: TapOptions): Response {
+  const status = response.status;
+  const headers = new Headers(response.headers);
+  for (const [k, v] of Object.entries(exchange.responseHeaders)) headers.set(k, v);
+  exchange.row.status = status;
+  const source = response.body;
+  if (!source) {
+    exchange.finish();
+    return new Response(null, { status, headers });
+  }
+  const reader = source.getReader();
+  const parser = options.sse ? new SSEParser() : undefined;
+  const decoder = new TextDecoder();
+  const keepText = options.captureBody || options.printBody || !options.sse;
+  let text = "";
+  let usage: Usage | null | undefined;
+  let finishReason: string | null | undefined;
+
+  const note = (json: Summary) => {
+    if (json.usage) usage = json.usage;
+    const reason = json.choices?.find((c) => c?.finish_reason)?.finish_reason;
+    if (reason) finishReason = reason;
+  };
+  const readSummary = () => {
+    if (parser) return;
+    try {
+      note(JSON.parse(text) as Summary);
+    } catch {
+      // not JSON (an HTML error page, say): nothing to read, still passed on as is
+    }
+  };
+  const done = (error?: string) => {
+    if (options.printBody) console.log(`[${exchange.requestId}] response: ${text}`);
+    exchange.finish({
+      prompt_tokens: usage?.prompt_tokens ?? null,
+      completion_tokens: usage?.completion_tokens ?? null,
+      finish_reason: finishReason ?? null,
+      error: error ?? exchange.row.error ?? (status >= 400 ? text.slice(0, 2000) : null),
+      response_body: options.captureBody ? text : null,
+    });
+  };
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          const failure = err instanceof ProxyError ? err : new ProxyError(502, `upstream stream failed: ${(err as Error)?.message ?? err}`, "upstream_error", "upstream_stream_error");
+          done(failure.message);
+          if (!parser) return controller.error(failure);
+          controller.enqueue(encodeSSE(openAIErrorBody(failure)));
+          return controller.close();
+        }
+        if (chunk.done) {
+          readSummary();
+          done();
+          return controller.close();
+        }
+        const bytes = chunk.value;
+        exchange.firstByte();
+        if (keepText && text.length < MAX_LOGGED_BODY) text += decoder.decode(bytes, { stream: true });
+        if (parser) {
+          for (const data of parser.push(bytes)) {
+            if (data.includes('"usage"') || FINISHED.test(data)) {
+              try {
+                note(JSON.parse(data) as Summary);
+              } catch {
+                // a malformed event is the client's to judge; the log just misses it
+              }
+            }
+          }
+        }
+        controller.enqueue(bytes);
+      },
+      cancel(reason) {
+        exchange.row.status = 499;
+        done("client disconnected");
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, { status, headers });
+}

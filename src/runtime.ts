@@ -1,0 +1,57 @@
+/**
+ * The running proxy's state: the config and what is built from it (upstreams), plus the services
+ * that outlive a reload (request log). `reload()` builds a new state and swaps it in one
+ * assignment; a request keeps the state it started with.
+ */
+import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
+import type { Config } from "./config/schema.ts";
+import { KeyCheck } from "./server/auth.ts";
+import { RequestLog } from "./store/request-log.ts";
+import { Upstreams } from "./upstream/registry.ts";
+
+export interface RuntimeState {
+  readonly config: Config;
+  readonly configPath: string | undefined;
+  readonly upstreams: Upstreams;
+  readonly keys: KeyCheck;
+}
+
+function buildState(loaded: LoadedConfig): RuntimeState {
+  return { config: loaded.config, configPath: loaded.path, upstreams: new Upstreams(loaded.config), keys: new KeyCheck(loaded.config.auth) };
+}
+
+export class Runtime {
+  state: RuntimeState;
+  readonly requestLog: RequestLog | undefined;
+  readonly startedAt = Date.now();
+
+  /** @throws when the request log's data directory cannot be opened */
+  constructor(
+    loaded: LoadedConfig,
+    private readonly loadOptions: LoadOptions = {},
+  ) {
+    this.state = buildState(loaded);
+    const { config } = loaded;
+    this.requestLog = config.log.requests
+      ? new RequestLog({
+          dataDir: config.data_dir,
+          flushIntervalMs: config.log.flush_interval_ms,
+          retentionDays: config.log.retention_days,
+          retentionRows: config.log.retention_rows,
+        })
+      : undefined;
+  }
+
+  /**
+   * Re-reads the config and swaps it in. Server address and data directory changes need a restart.
+   * @throws ConfigError, leaving the running config in place
+   */
+  reload(): RuntimeState {
+    this.state = buildState(loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path }));
+    return this.state;
+  }
+
+  close(): void {
+    this.requestLog?.close();
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The HTTP server: the Elysia app (routes as plugins, errors in the client's protocol) behind a thin
+ * Bun.serve handler that does what must happen before any parsing: CORS preflight, the body limit,
+ * inbound API keys, and the X-Request-Id / CORS headers on every response.
+ */
+import { Elysia } from "elysia";
+import type { Runtime } from "../runtime.ts";
+import { errorResponse, paramName, ProxyError, protocolOf } from "./errors.ts";
+import { healthRoutes } from "./health.ts";
+import { openaiRoutes } from "./openai.ts";
+import { requestIdOf } from "./request-id.ts";
+
+interface ValidationLike {
+  valueError?: { path?: string; message?: string };
+  all?: { path?: string; summary?: string; message?: string }[];
+}
+
+/** Elysia's own errors (validation, parse, not found) and thrown ProxyErrors, as client errors. */
+export function toProxyError(code: string | number, error: unknown): ProxyError {
+  if (error instanceof ProxyError) return error;
+  switch (code) {
+    case "VALIDATION": {
+      const v = error as ValidationLike;
+      const first = v.valueError ?? v.all?.[0];
+      const param = paramName(first?.path);
+      const message = first?.message === "Expected required property" ? "is required" : (first?.message ?? "invalid request body");
+      return new ProxyError(400, param ? `Invalid value for '${param}': ${message}` : `Invalid request body: ${message}`, "invalid_request_error", "invalid_value", param);
+    }
+    case "PARSE":
+      return new ProxyError(400, "We could not parse the JSON body of your request: it is not valid JSON", "invalid_request_error", "invalid_json");
+    case "NOT_FOUND":
+      return new ProxyError(404, "Unknown request URL. Please check the URL and method.", "invalid_request_error", "unknown_url");
+    default:
+      console.error("llm-proxy: unexpected error", error);
+      return new ProxyError(500, "internal error in llm-proxy", "server_error");
+  }
+}
+
+/** The Elysia app with every route of the proxy. */
+export function createApp(runtime: Runtime) {
+  const prefix = runtime.state.config.server.path_prefix;
+  const app = new Elysia({ name: "llm-proxy" })
+    .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(new URL(request.url).pathname)))
+    .use(healthRoutes(runtime))
+    .use(openaiRoutes(runtime));
+  return prefix ? app.use(openaiRoutes(runtime, prefix)) : app;
+}
+
+function corsHeaders(runtime: Runtime, request: Request): Record<string, string> | undefined {
+  const origins = runtime.state.config.server.cors_origins;
+  const origin = request.headers.get("origin");
+  if (!origin || origins.length === 0) return undefined;
+  if (!origins.includes("*") && !origins.includes(origin)) return undefined;
+  return {
+    "access-control-allow-origin": origins.includes("*") ? "*" : origin,
+    "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "access-control-allow-headers": request.headers.get("access-control-request-headers") ?? "authorization, content-type, x-api-key",
+    "access-control-expose-headers": "x-request-id, x-llm-proxy-tools",
+    "access-control-max-age": "600",
+    vary: "origin",
+  };
+}
+
+/** The fetch handler for Bun.serve. */
+export function createHandler(runtime: Runtime): (request: Request) => Promise<Response> {
+  const app = createApp(runtime);
+  app.compile();
+  return async (request) => {
+    const id = requestIdOf(request);
+    const cors = corsHeaders(runtime, request);
+    const pathname = new URL(request.url).pathname;
+    const reject = (err: ProxyError) => errorResponse(err, protocolOf(pathname), { "x-request-id": id, ...cors });
+    if (request.method === "OPTIONS" && cors) return new Response(null, { status: 204, headers: cors });
+    const { config, keys } = runtime.state;
+    const length = Number(request.headers.get("content-length") ?? 0);
+    if (length > config.server.body_limit_bytes) {
+      return reject(new ProxyError(413, `Request body of ${length} bytes exceeds the limit of ${config.server.body_limit_bytes} bytes`, "invalid_request_error", "request_too_large"));
+    }
+    if (!keys.allows(pathname, request.headers)) {
+      return reject(new ProxyError(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.", "invalid_request_error", "invalid_api_key"));
+    }
+    const response = await app.handle(request);
+    response.headers.set("x-request-id", id);
+    if (cors) for (const [k, v] of Object.entries(cors)) response.headers.set(k, v);
+    return response;
+  };
+}
+
+/**
+ * Starts listening. `port: 0` picks a free port (see the returned server's `port`).
+ * @throws when the address is in use
+ */
+export function startServer(runtime: Runtime) {
+  const { host, port, body_limit_bytes } = runtime.state.config.server;
+  return Bun.serve({
+    hostname: host,
+    port,
+    fetch: createHandler(runtime),
+    maxRequestBodySize: body_limit_bytes,
+    // LLMs can think for minutes before the first byte; our upstream timeouts bound that instead.
+    idleTimeout: 0,
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * Errors of the proxy itself, in the client's protocol: OpenAI clients get
+ * `{"error":{"message","type","param","code"}}` (OpenAI API reference, "Error codes"), Ollama clients
+ * get `{"error":"..."}` (Ollama docs/api.md). Upstream errors are not built here: they are passed on.
+ */
+import type { OpenAIErrorBody } from "../protocol/openai.ts";
+
+/** An error with an HTTP status, safe to show to the client. */
+export class ProxyError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string = status >= 500 ? "server_error" : "invalid_request_error",
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export type ErrorProtocol = "openai" | "ollama";
+
+/** Which protocol a path speaks: `/api/*` is Ollama's, unless it is an OpenAI route under a prefix. */
+export function protocolOf(pathname: string): ErrorProtocol {
+  return pathname.startsWith("/api/") && !pathname.includes("/v1/") ? "ollama" : "openai";
+}
+
+export function openAIErrorBody(err: ProxyError): OpenAIErrorBody {
+  return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
+}
+
+/** Builds the error response for `err` in `protocol`, with extra headers (e.g. X-Request-Id). */
+export function errorResponse(err: ProxyError, protocol: ErrorProtocol, headers: Record<string, string> = {}): Response {
+  const body = protocol === "ollama" ? { error: err.message } : openAIErrorBody(err);
+  return Response.json(body, { status: err.status, headers });
+}
+
+/** JSON pointer or Elysia path ("/messages/0/role") -> OpenAI `param` ("messages[0].role"). */
+export function paramName(path: string | undefined): string | null {
+  if (!path) return null;
+  const parts = path.split("/").filter(Boolean);
+  if (parts.length === 0) return null;
+  return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
+}

@@ -1,0 +1,29 @@
+/**
+ * GET /health: proxy status and, per upstream, reachability and last error. Cheap: it answers from
+ * what recent requests saw; an upstream nothing was heard from for 30 s is probed (its model list,
+ * 3 s timeout) in the background, and the first call ever waits for that probe.
+ */
+import { Elysia } from "elysia";
+import type { Runtime } from "../runtime.ts";
+import { VERSION } from "../version.ts";
+
+const PROBE_AFTER_MS = 30_000;
+
+export function healthRoutes(runtime: Runtime) {
+  let firstProbe: Promise<unknown> | undefined;
+  return new Elysia({ name: "health" }).get("/health", async () => {
+    const { upstreams } = runtime.state;
+    const stale = upstreams.list.filter((u) => u.staleMs > PROBE_AFTER_MS);
+    const probes = Promise.all(stale.map((u) => u.probe()));
+    if (!firstProbe) await (firstProbe = probes);
+    const list = upstreams.list.map((u) => ({ name: u.name, type: u.config.type, base_url: u.config.base_url, ...u.health }));
+    const down = list.filter((u) => u.reachable === false).length;
+    return {
+      status: down === 0 ? "ok" : down === list.length ? "down" : "degraded",
+      version: VERSION,
+      uptime_s: Math.round((Date.now() - runtime.startedAt) / 1000),
+      request_log: runtime.requestLog ? { path: runtime.requestLog.path, failures: runtime.requestLog.failures } : null,
+      upstreams: list,
+    };
+  });
+}

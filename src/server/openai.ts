@@ -1,0 +1,134 @@
+/**
+ * The OpenAI-compatible front (OpenAI API reference): chat completions, models, embeddings, and a
+ * transparent pass-through of every other `/v1/*` path to the primary upstream. Mounted at the
+ * root and again under `server.path_prefix`.
+ */
+import { Elysia, t } from "elysia";
+import { callOptions, runChat } from "../pipeline/index.ts";
+import { resolveModel } from "../pipeline/resolve.ts";
+import { tapReply } from "../pipeline/tap.ts";
+import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
+import type { Runtime } from "../runtime.ts";
+import { responseHeaders, sendUpstream } from "../upstream/http.ts";
+import { startExchange } from "./context.ts";
+import { errorResponse, ProxyError } from "./errors.ts";
+
+const ChatBody = t.Object(
+  {
+    model: t.Optional(t.String()),
+    messages: t.Array(t.Object({ role: t.String() }, { additionalProperties: true }), { minItems: 1 }),
+    stream: t.Optional(t.Boolean()),
+    tools: t.Optional(
+      t.Array(
+        t.Object(
+          { type: t.String(), function: t.Object({ name: t.String() }, { additionalProperties: true }) },
+          { additionalProperties: true },
+        ),
+      ),
+    ),
+  },
+  { additionalProperties: true },
+);
+
+const EmbeddingsBody = t.Object(
+  {
+    model: t.Optional(t.String()),
+    input: t.Union([t.String(), t.Array(t.String()), t.Array(t.Number()), t.Array(t.Array(t.Number()))]),
+    encoding_format: t.Optional(t.Union([t.Literal("float"), t.Literal("base64")])),
+  },
+  { additionalProperties: true },
+);
+
+/** Runs `work` for `exchange`; a ProxyError becomes an OpenAI error response and a log row. */
+async function answer(exchange: ReturnType<typeof startExchange>, work: () => Promise<Response>): Promise<Response> {
+  try {
+    return await work();
+  } catch (err) {
+    const failure = err instanceof ProxyError ? err : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
+    exchange.finish({ status: failure.status, error: failure.message });
+    return errorResponse(failure, "openai", exchange.responseHeaders);
+  }
+}
+
+/** Lists every served model: each upstream's ids (first upstream wins a duplicate) plus aliases. */
+export async function listModels(runtime: Runtime): Promise<ModelEntry[]> {
+  const { config, upstreams } = runtime.state;
+  const created = Math.floor(runtime.startedAt / 1000);
+  const seen = new Map<string, ModelEntry>();
+  for (const { upstream, ids } of await upstreams.allModels()) {
+    for (const id of ids ?? []) if (!seen.has(id)) seen.set(id, { id, object: "model", created, owned_by: upstream.name });
+  }
+  for (const alias of Object.keys(config.models.aliases)) {
+    if (!seen.has(alias)) seen.set(alias, { id: alias, object: "model", created, owned_by: "llm-proxy" });
+  }
+  return [...seen.values()];
+}
+
+/** The OpenAI routes, mounted under `prefix` ("" for the root). */
+export function openaiRoutes(runtime: Runtime, prefix = "") {
+  return new Elysia({ name: `openai:${prefix}`, prefix })
+    .post(
+      "/v1/chat/completions",
+      ({ body, request }) => {
+        const exchange = startExchange(runtime, request, "/v1/chat/completions");
+        return answer(exchange, () => runChat(runtime.state, exchange, body as ChatCompletionRequest));
+      },
+      { body: ChatBody, parse: "json" },
+    )
+    .get("/v1/models", async () => ({ object: "list", data: await listModels(runtime) }))
+    .get("/v1/models/*", async ({ params }) => {
+      const id = decodeURIComponent(params["*"]);
+      const found = (await listModels(runtime)).find((m) => m.id === id);
+      if (found) return found;
+      const slash = id.indexOf("/");
+      const upstream = slash > 0 ? runtime.state.upstreams.get(id.slice(0, slash)) : undefined;
+      const ids = upstream ? await upstream.modelIds() : undefined;
+      if (upstream && ids?.includes(id.slice(slash + 1))) {
+        return { id, object: "model", created: Math.floor(runtime.startedAt / 1000), owned_by: upstream.name };
+      }
+      const err = new ProxyError(404, `The model '${id}' does not exist`, "invalid_request_error", "model_not_found", "model");
+      return errorResponse(err, "openai");
+    })
+    .post(
+      "/v1/embeddings",
+      ({ body, request }) => {
+        const exchange = startExchange(runtime, request, "/v1/embeddings");
+        return answer(exchange, async () => {
+          const { config, upstreams } = runtime.state;
+          const target = await resolveModel(config, upstreams, body.model, callOptions(exchange));
+          Object.assign(exchange.row, { client_model: body.model ?? null, upstream: target.upstream.name, upstream_model: target.model });
+          const reply = await target.upstream.backend.embeddings({ ...body, model: target.model }, callOptions(exchange));
+          return tapReply(reply.response, exchange, { sse: false, captureBody: false });
+        });
+      },
+      { body: EmbeddingsBody, parse: "json" },
+    )
+    .all(
+      "/v1/*",
+      ({ request, params }) => {
+        const exchange = startExchange(runtime, request, `/v1/${params["*"]}`);
+        return answer(exchange, async () => {
+          const upstream = runtime.state.upstreams.primary;
+          exchange.row.upstream = upstream.name;
+          const url = new URL(request.url);
+          const headers: Record<string, string> = {};
+          request.headers.forEach((v, k) => {
+            if (!["host", "authorization", "x-api-key", "content-length", "connection"].includes(k)) headers[k] = v;
+          });
+          const hasBody = request.method !== "GET" && request.method !== "HEAD";
+          const reply = await sendUpstream(upstream.config, {
+            ...callOptions(exchange),
+            path: `/${params["*"]}${url.search}`,
+            method: request.method,
+            headers,
+            // Buffered so that retries can resend it; pass-through bodies are small (files go to /v1/files, still < body limit).
+            body: hasBody ? new Uint8Array(await request.arrayBuffer()) : null,
+          });
+          const response = new Response(reply.response.body, { status: reply.response.status, headers: responseHeaders(reply.response.headers) });
+          const sse = (response.headers.get("content-type") ?? "").includes("text/event-stream");
+          return tapReply(response, exchange, { sse, captureBody: false });
+        });
+      },
+      { parse: "none" },
+    );
+}

@@ -1,0 +1,35 @@
+/**
+ * Versioned schema of the request log database. Each entry upgrades from the version before it;
+ * the applied version is kept in SQLite's `PRAGMA user_version`. Append, never edit.
+ */
+export const MIGRATIONS: string[] = [
+  `CREATE TABLE requests (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,              -- ms since epoch, when the request arrived
+     request_id TEXT NOT NULL,
+     endpoint TEXT NOT NULL,
+     method TEXT NOT NULL,
+     client_model TEXT,
+     upstream TEXT,
+     upstream_model TEXT,
+     status INTEGER,
+     latency_ms REAL,                  -- arrival to last byte sent
+     ttfb_ms REAL,                     -- arrival to first body byte from the upstream
+     stream INTEGER NOT NULL DEFAULT 0,
+     prompt_tokens INTEGER,
+     completion_tokens INTEGER,
+     finish_reason TEXT,
+     retries INTEGER NOT NULL DEFAULT 0,
+     error TEXT,
+     tools_received INTEGER,           -- tools in the client's request
+     tools_kept TEXT,                  -- JSON array of the tool names forwarded
+     tool_tokens_before INTEGER,
+     tool_tokens_after INTEGER,
+     selection_mode TEXT,              -- hybrid | lexical | semantic | off | skipped (and why)
+     selection_ms REAL,
+     request_body TEXT,
+     response_body TEXT
+   );
+   CREATE INDEX requests_ts ON requests (ts);
+   CREATE INDEX requests_request_id ON requests (request_id);`,
+];

@@ -1,0 +1,22 @@
+/**
+ * What the pipeline needs from an LLM server, whatever protocol it speaks. Requests and replies are
+ * in the canonical form (OpenAI Chat Completions); a backend for another protocol translates both ways.
+ */
+import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import type { UpstreamReply, UpstreamRequest } from "./http.ts";
+
+/** Per-call options: the client's credentials, its disconnect signal and a retry observer. */
+export type CallOptions = Pick<UpstreamRequest, "clientAuthorization" | "signal" | "onRetry">;
+
+export interface Backend {
+  /**
+   * Sends a chat completion request. The reply's body is an OpenAI chat.completion JSON, or an SSE
+   * stream of chat.completion.chunk events ending with `data: [DONE]` when `request.stream` is true.
+   * Error statuses carry the upstream's own error body.
+   */
+  chat(request: ChatCompletionRequest, call: CallOptions): Promise<UpstreamReply>;
+  /** Sends an OpenAI embeddings request; the reply is OpenAI's embeddings JSON. */
+  embeddings(body: Record<string, unknown>, call: CallOptions): Promise<UpstreamReply>;
+  /** The model ids the server reports. @throws on any failure */
+  listModels(call: CallOptions): Promise<string[]>;
+}

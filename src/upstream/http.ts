@@ -1,0 +1,175 @@
+/**
+ * One HTTP exchange with an upstream, with retries, backoff, timeouts and cancellation.
+ *
+ * - Retries connect errors and 408/429/5xx (see retry.ts), bounded by `max_retries` and `deadline_ms`.
+ *   A retry happens only before this function returns, so never after the client got a byte.
+ * - `timeout_ms` bounds connect + response headers of each attempt; `idle_timeout_ms` bounds the
+ *   silence between two body chunks after that.
+ * - Aborting `signal` (the client went away) aborts the upstream request at once, also mid-body.
+ */
+import type { UpstreamConfig } from "../config/schema.ts";
+import { ProxyError } from "../server/errors.ts";
+import { retryDelay } from "./retry.ts";
+
+export interface UpstreamRequest {
+  /** Path appended to the upstream's base_url, e.g. "/chat/completions". */
+  path: string;
+  method?: string;
+  headers?: Record<string, string>;
+  /** A string or bytes can be re-sent on retry; a stream is sent once (no retry). */
+  body?: string | Uint8Array | ReadableStream<Uint8Array> | null;
+  /** The client's Authorization header, forwarded when the upstream has no api_key. */
+  clientAuthorization?: string | null;
+  /** Aborted when the client disconnects. */
+  signal?: AbortSignal;
+  /** Called before each retry with the wait in ms and why. */
+  onRetry?: (info: { attempt: number; waitMs: number; reason: string }) => void;
+}
+
+export interface UpstreamReply {
+  response: Response;
+  /** Retries made before this response (0 when the first attempt answered). */
+  retries: number;
+  /** ms from the call to the response headers of the attempt that answered. */
+  headersMs: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+  });
+
+/** Joins base_url and path without doubling or dropping the slash. */
+export function upstreamUrl(baseUrl: string, path: string): string {
+  return baseUrl.replace(/\/+$/, "") + (path.startsWith("/") ? path : `/${path}`);
+}
+
+function requestHeaders(upstream: UpstreamConfig, req: UpstreamRequest): Headers {
+  const headers = new Headers(req.headers);
+  for (const [k, v] of Object.entries(upstream.headers)) headers.set(k, v);
+  if (upstream.api_key) headers.set("authorization", `Bearer ${upstream.api_key}`);
+  else if (req.clientAuthorization) headers.set("authorization", req.clientAuthorization);
+  else headers.delete("authorization");
+  return headers;
+}
+
+/**
+ * Wraps `body` so that `abort` runs when no chunk arrives for `idleMs`; the timer stops when the
+ * body ends or is cancelled.
+ */
+function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(abort, idleMs);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start: arm,
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            clearTimeout(timer);
+            controller.close();
+            return;
+          }
+          arm();
+          controller.enqueue(value);
+        } catch (err) {
+          clearTimeout(timer);
+          controller.error(err);
+        }
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** Headers that describe the upstream connection, not the body we pass on (fetch already decoded it). */
+const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "date", "server"];
+
+/** The upstream's response headers minus hop-by-hop and encoding headers. */
+export function responseHeaders(source: Headers): Headers {
+  const headers = new Headers(source);
+  for (const name of HOP_BY_HOP) headers.delete(name);
+  return headers;
+}
+
+function describeFailure(err: unknown): string {
+  const e = err as { code?: string; message?: string; name?: string };
+  const message = String(e?.message ?? err);
+  return e?.code && !message.startsWith(e.code) ? `${e.code}: ${message}` : message;
+}
+
+/**
+ * Sends `req` to `upstream`, retrying as configured.
+ * @returns the first non-retryable response, or the last one when retries ran out
+ * @throws ProxyError 504 on timeout, 502 when the upstream cannot be reached, or the abort reason
+ *   when the client disconnected
+ */
+export async function sendUpstream(upstream: UpstreamConfig, req: UpstreamRequest): Promise<UpstreamReply> {
+  const started = performance.now();
+  const deadline = started + upstream.deadline_ms;
+  const url = upstreamUrl(upstream.base_url, req.path);
+  const headers = requestHeaders(upstream, req);
+  const canRetry = !(req.body instanceof ReadableStream);
+  const maxRetries = canRetry ? upstream.max_retries : 0;
+
+  for (let attempt = 0; ; attempt++) {
+    if (req.signal?.aborted) throw req.signal.reason;
+    const controller = new AbortController();
+    const onClientAbort = () => controller.abort(req.signal!.reason);
+    req.signal?.addEventListener("abort", onClientAbort, { once: true });
+    let timedOut = false;
+    const headerTimer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, Math.min(upstream.timeout_ms, Math.max(1, deadline - performance.now())));
+
+    let response: Response | undefined;
+    let failure: string | undefined;
+    const attemptStarted = performance.now();
+    try {
+      response = await fetch(url, {
+        method: req.method ?? "POST",
+        headers,
+        body: req.body ?? undefined,
+        signal: controller.signal,
+      });
+    } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason;
+      failure = timedOut ? `timed out after ${upstream.timeout_ms} ms waiting for response headers` : describeFailure(err);
+    } finally {
+      clearTimeout(headerTimer);
+    }
+
+    const waitMs = attempt < maxRetries ? retryDelay(response, attempt, upstream) : undefined;
+    const retry = waitMs !== undefined && performance.now() + waitMs < deadline;
+    if (!retry) {
+      req.signal?.removeEventListener("abort", onClientAbort);
+      if (!response) {
+        if (timedOut) throw new ProxyError(504, `upstream ${upstream.name} ${failure}`, "upstream_error", "upstream_timeout");
+        throw new ProxyError(502, `upstream ${upstream.name} unreachable: ${failure}`, "upstream_error", "upstream_unreachable");
+      }
+      const body = response.body
+        ? withIdleTimeout(response.body, upstream.idle_timeout_ms, () =>
+            controller.abort(new ProxyError(504, `upstream ${upstream.name} sent nothing for ${upstream.idle_timeout_ms} ms`, "upstream_error", "upstream_timeout")),
+          )
+        : null;
+      const wrapped = new Response(body, { status: response.status, statusText: response.statusText, headers: responseHeaders(response.headers) });
+      return { response: wrapped, retries: attempt, headersMs: performance.now() - attemptStarted };
+    }
+    req.signal?.removeEventListener("abort", onClientAbort);
+    await response?.body?.cancel().catch(() => {});
+    req.onRetry?.({ attempt: attempt + 1, waitMs: waitMs!, reason: response ? `HTTP ${response.status}` : failure! });
+    await sleep(waitMs!, req.signal);
+  }
+}

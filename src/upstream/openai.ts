@@ -1,0 +1,56 @@
+/**
+ * Backend for OpenAI-compatible servers (OpenAI, llama.cpp, vLLM, OpenRouter, Venice, ...):
+ * the canonical request is sent as is, after the upstream's parameter transforms.
+ */
+import type { UpstreamConfig } from "../config/schema.ts";
+import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import type { Backend, CallOptions } from "./backend.ts";
+import { sendUpstream } from "./http.ts";
+import { transformParams } from "./params.ts";
+
+const JSON_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+
+/** Float32 little-endian bytes of `values`, base64-encoded, as OpenAI returns `encoding_format: "base64"`. */
+export function floatsToBase64(values: number[]): string {
+  return Buffer.from(new Float32Array(values).buffer).toString("base64");
+}
+
+export class OpenAIBackend implements Backend {
+  constructor(readonly upstream: UpstreamConfig) {}
+
+  chat(request: ChatCompletionRequest, call: CallOptions) {
+    const body = JSON.stringify(transformParams(request, this.upstream));
+    return sendUpstream(this.upstream, { ...call, path: "/chat/completions", headers: JSON_HEADERS, body });
+  }
+
+  async embeddings(body: Record<string, unknown>, call: CallOptions) {
+    const convert = this.upstream.embeddings_base64 === "convert" && body.encoding_format === "base64";
+    const sent = convert ? { ...body, encoding_format: "float" } : body;
+    const reply = await sendUpstream(this.upstream, {
+      ...call,
+      path: "/embeddings",
+      headers: JSON_HEADERS,
+      body: JSON.stringify(transformParams(sent, this.upstream)),
+    });
+    if (!convert || !reply.response.ok) return reply;
+    const json = (await reply.response.json()) as { data?: { embedding: unknown }[] };
+    for (const item of json.data ?? []) {
+      if (Array.isArray(item.embedding)) item.embedding = floatsToBase64(item.embedding as number[]);
+    }
+    return { ...reply, response: Response.json(json, { status: reply.response.status }) };
+  }
+
+  async listModels(call: CallOptions) {
+    const { response } = await sendUpstream(
+      { ...this.upstream, max_retries: 0, timeout_ms: Math.min(this.upstream.timeout_ms, 3000) },
+      { ...call, path: "/models", method: "GET" },
+    );
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`GET /models answered HTTP ${response.status}`);
+    }
+    const json = (await response.json()) as { data?: { id?: unknown }[] };
+    if (!Array.isArray(json.data)) throw new Error("GET /models answered without a data array");
+    return json.data.map((m) => m.id).filter((id): id is string => typeof id === "string");
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The configured upstreams: their backends, the models each serves (cached with a TTL), and their
+ * health as seen by recent requests and probes.
+ */
+import type { Config, UpstreamConfig } from "../config/schema.ts";
+import type { Backend, CallOptions } from "./backend.ts";
+import { OpenAIBackend } from "./openai.ts";
+
+/** Builds the backend for an upstream's `type`. Other types register here. */
+export const BACKENDS: Record<UpstreamConfig["type"], ((u: UpstreamConfig) => Backend) | undefined> = {
+  openai: (u) => new OpenAIBackend(u),
+  ollama: undefined,
+};
+
+export interface UpstreamHealth {
+  reachable: boolean | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  last_ok_at: string | null;
+}
+
+export class UpstreamState {
+  readonly backend: Backend;
+  readonly health: UpstreamHealth = { reachable: null, last_error: null, last_error_at: null, last_ok_at: null };
+  private models: { ids: string[]; at: number } | undefined;
+  private pending: Promise<string[] | undefined> | undefined;
+  private checkedAt = 0;
+
+  constructor(
+    readonly config: UpstreamConfig,
+    private readonly ttlMs: number,
+  ) {
+    const make = BACKENDS[config.type];
+    if (!make) throw new Error(`upstream ${config.name}: type ${config.type} is not supported`);
+    this.backend = make(config);
+  }
+
+  get name() {
+    return this.config.name;
+  }
+
+  markOk(): void {
+    this.health.reachable = true;
+    this.health.last_ok_at = new Date().toISOString();
+    this.checkedAt = Date.now();
+  }
+
+  markError(message: string): void {
+    this.health.reachable = false;
+    this.health.last_error = message;
+    this.health.last_error_at = new Date().toISOString();
+    this.checkedAt = Date.now();
+  }
+
+  /** ms since the last request or probe told us anything. */
+  get staleMs(): number {
+    return Date.now() - this.checkedAt;
+  }
+
+  /** Checks reachability by listing models (also when the list is configured); never throws. */
+  async probe(): Promise<void> {
+    if (!Array.isArray(this.config.models)) {
+      if (this.models) this.models.at = 0;
+      await this.modelIds();
+      return;
+    }
+    await this.backend.listModels({}).then(
+      () => this.markOk(),
+      (err: Error) => this.markError(`probe: ${err.message}`),
+    );
+  }
+
+  /**
+   * The model ids this upstream serves: the configured list, or its /models (cached for the TTL;
+   * a failed refresh keeps the stale list).
+   * @returns undefined when the list is unknown (never fetched successfully)
+   */
+  async modelIds(call: CallOptions = {}): Promise<string[] | undefined> {
+    if (Array.isArray(this.config.models)) return this.config.models;
+    if (this.models && Date.now() - this.models.at < this.ttlMs) return this.models.ids;
+    this.pending ??= this.backend
+      .listModels(call)
+      .then((ids) => {
+        this.models = { ids, at: Date.now() };
+        this.markOk();
+        return ids;
+      })
+      .catch((err: Error) => {
+        this.markError(`listing models: ${err.message}`);
+        return this.models?.ids;
+      })
+      .finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+}
+
+/** All upstreams of one config, in config order. */
+export class Upstreams {
+  readonly list: UpstreamState[];
+
+  constructor(config: Config) {
+    this.list = config.upstreams.map((u) => new UpstreamState(u, config.models.list_cache_ttl_ms));
+  }
+
+  get(name: string): UpstreamState | undefined {
+    return this.list.find((u) => u.name === name);
+  }
+
+  /** The first upstream: target of pass-through routes and of unlisted models. */
+  get primary(): UpstreamState {
+    return this.list[0]!;
+  }
+
+  /** Every upstream's model ids, fetched in parallel; unknown lists come back undefined. */
+  async allModels(call: CallOptions = {}): Promise<{ upstream: UpstreamState; ids: string[] | undefined }[]> {
+    return Promise.all(this.list.map(async (upstream) => ({ upstream, ids: await upstream.modelIds(call) })));
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * A fake OpenAI-compatible LLM server on loopback, for tests and benchmarks. It frames SSE as real
+ * servers do (`data: {...}\n\n`, tool-call argument fragments keyed by index, a usage chunk when
+ * `stream_options.include_usage` is set, `data: [DONE]`), records every request it receives, and
+ * plays scripted faults (status + Retry-After, delays, a connection cut mid-stream).
+ */
+
+export interface FakeReply {
+  /** HTTP status; with `body`, a fixed reply (JSON-encoded unless a string). */
+  status?: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Wait before sending the response headers. */
+  delayMs?: number;
+  /** Assistant text, split into this many stream chunks (default 5). */
+  content?: string;
+  chunks?: number;
+  /** Reply with these tool calls instead of text. */
+  toolCalls?: { name: string; arguments: Record<string, unknown> }[];
+  /** Reasoning text, sent as `reasoning_content` before the content. */
+  reasoning?: string;
+  /** Stream only: cut the connection after this many chunks. */
+  dieAfterChunks?: number;
+  /** Stream only: pause between chunks. */
+  chunkDelayMs?: number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: any;
+  /** The body exactly as received. */
+  raw: string;
+}
+
+export interface FakeUpstreamOptions {
+  models?: string[];
+  /** Used when the script is empty. */
+  reply?: FakeReply;
+}
+
+const encoder = new TextEncoder();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class FakeOpenAIUpstream {
+  readonly requests: RecordedRequest[] = [];
+  /** Replies for the next chat requests, consumed in order. */
+  readonly script: FakeReply[] = [];
+  /** Streams the client stopped reading before the end. */
+  disconnects = 0;
+  models: string[];
+  private readonly server: ReturnType<typeof Bun.serve>;
+
+  constructor(private readonly options: FakeUpstreamOptions = {}) {
+    this.models = options.models ?? ["fake-model", "org/fake-model-2"];
+    this.server = Bun.serve({ hostname: "127.0.0.1", port: 0, idleTimeout: 0, fetch: (req) => this.handle(req) });
+  }
+
+  /** Base URL including /v1. */
+  get url(): string {
+    return `http://127.0.0.1:${this.server.port}/v1`;
+  }
+
+  get chatRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.path === "/v1/chat/completions");
+  }
+
+  stop(): void {
+    this.server.stop(true);
+  }
+
+  private async handle(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const raw = req.method === "GET" || req.method === "HEAD" ? "" : await req.text();
+    let body: any = raw;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      // not JSON: kept as text
+    }
+    this.requests.push({ method: req.method, path: url.pathname, headers: Object.fromEntries(req.headers), body, raw });
+
+    if (url.pathname === "/v1/models") {
+      return Response.json({ object: "list", data: this.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake" })) });
+    }
+    if (url.pathname === "/v1/embeddings") {
+      const inputs: unknown[] = Array.isArray(body.input) ? body.input : [body.input];
+      const data = inputs.map((_, index) => ({ object: "embedding", index, embedding: [0.5, -0.25, index] }));
+      return Response.json({ object: "list", data, model: body.model, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
+    }
+    if (url.pathname !== "/v1/chat/completions") {
+      return Response.json({ echo: { method: req.method, path: url.pathname, query: url.search, body: raw } }, { status: 201, headers: { "x-fake": "passthrough" } });
+    }
+
+    const reply = this.script.shift() ?? this.options.reply ?? {};
+    if (reply.delayMs) await sleep(reply.delayMs);
+    if (reply.body !== undefined || (reply.status && reply.status >= 400)) {
+      const payload = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? { error: { message: `fake error ${reply.status}`, type: "server_error", param: null, code: null } });
+      return new Response(payload, { status: reply.status ?? 200, headers: { "content-type": "application/json", ...reply.headers } });
+    }
+    return body?.stream ? this.stream(body, reply, req.signal) : Response.json(this.completion(body, reply), { headers: reply.headers });
+  }
+
+  private usage(body: any, reply: FakeReply) {
+    const prompt_tokens = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
+    const completion_tokens = Math.ceil((reply.content ?? "Hello from the fake upstream.").length / 4);
+    return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+  }
+
+  private completion(body: any, reply: FakeReply) {
+    const toolCalls = reply.toolCalls?.map((c, i) => ({ id: `call_${i}`, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
+    const message: Record<string, unknown> = toolCalls
+      ? { role: "assistant", content: null, tool_calls: toolCalls }
+      : { role: "assistant", content: reply.content ?? "Hello from the fake upstream." };
+    if (reply.reasoning) message.reasoning_content = reply.reasoning;
+    return {
+      id: "chatcmpl-fake",
+      object: "chat.completion",
+      created: 1_700_000_000,
+      model: body.model,
+      choices: [{ index: 0, message, finish_reason: toolCalls ? "tool_calls" : "stop" }],
+      usage: this.usage(body, reply),
+    };
+  }
+
+  /** The SSE events of a streamed reply, as JSON objects. */
+  private events(body: any, reply: FakeReply): object[] {
+    const base = { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1_700_000_000, model: body.model };
+    const chunk = (delta: object, finish_reason: string | null = null) => ({ ...base, choices: [{ index: 0, delta, finish_reason }] });
+    const events: object[] = [chunk({ role: "assistant", content: "" })];
+    if (reply.reasoning) events.push(chunk({ reasoning_content: reply.reasoning }));
+    if (reply.toolCalls) {
+      reply.toolCalls.forEach((call, index) => {
+        const args = JSON.stringify(call.arguments);
+        const cut = Math.ceil(args.length / 2);
+        events.push(chunk({ tool_calls: [{ index, id: `call_${index}`, type: "function", function: { name: call.name, arguments: "" } }] }));
+        events.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(0, cut) } }] }));
+        events.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(cut) } }] }));
+      });
+      events.push(chunk({}, "tool_calls"));
+    } else {
+      const text = reply.content ?? "Hello from the fake upstream.";
+      const n = Math.max(1, reply.chunks ?? 5);
+      const size = Math.ceil(text.length / n);
+      for (let i = 0; i < n; i++) events.push(chunk({ content: text.slice(i * size, (i + 1) * size) }));
+      events.push(chunk({}, "stop"));
+    }
+    if (body.stream_options?.include_usage) events.push({ ...base, choices: [], usage: this.usage(body, reply) });
+    return events;
+  }
+
+  private stream(body: any, reply: FakeReply, signal: AbortSignal): Response {
+    const events = this.events(body, reply);
+    let sent = 0;
+    let finished = false;
+    signal.addEventListener("abort", () => {
+      if (!finished) this.disconnects++;
+    });
+    const stream = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (reply.chunkDelayMs && sent > 0) await sleep(reply.chunkDelayMs);
+        if (reply.dieAfterChunks !== undefined && sent >= reply.dieAfterChunks) {
+          finished = true;
+          controller.error(new Error("fake upstream died"));
+          return;
+        }
+        if (sent < events.length) {
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify(events[sent++])}\n\n`));
+          return;
+        }
+        finished = true;
+        controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+        controller.close();
+      },
+      cancel: () => {
+        if (!finished) this.disconnects++;
+        finished = true;
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...reply.headers } });
+  }
+}
