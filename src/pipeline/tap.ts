@@ -73,7 +73,7 @@ export function tapReply(response: Response, exchange: Exchange, options: TapOpt
   const body = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
           chunk = await reader.read();
         } catch (err) {
