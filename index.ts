@@ -11,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { ConfigError, loadConfig, maskSecrets } from "./src/config/load.ts";
+import { watchConfig } from "./src/config/watch.ts";
 import { Runtime } from "./src/runtime.ts";
 import { startServer } from "./src/server/app.ts";
 import { VERSION } from "./src/version.ts";
@@ -82,21 +83,24 @@ function main(argv: string[]): void {
   const runtime = new Runtime(loaded, options);
   const server = startServer(runtime);
   console.log(`llm-proxy ${VERSION} listening on http://${server.hostname}:${server.port} (config: ${loaded.path ?? "embedded defaults"})`);
-  const stop = () => {
-    server.stop(true);
-    runtime.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  process.on("SIGHUP", () => {
+  const reload = () => {
     try {
       runtime.reload();
       console.log("llm-proxy: configuration reloaded");
     } catch (err) {
       console.error(`llm-proxy: reload refused, the running configuration stays:\n${(err as Error).message}`);
     }
-  });
+  };
+  const unwatch = loaded.path ? watchConfig(loaded.path, reload) : () => {};
+  const stop = () => {
+    unwatch();
+    server.stop(true);
+    runtime.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  process.on("SIGHUP", reload);
 }
 
 main(process.argv.slice(2));
