@@ -39,12 +39,19 @@ const EmbeddingsBody = t.Object(
   { additionalProperties: true },
 );
 
-/** Runs `work` for `exchange`; a ProxyError becomes an OpenAI error response and a log row. */
+/**
+ * Runs `work` for `exchange`; a ProxyError becomes an OpenAI error response and a log row. When the
+ * client went away, the row says so (status 499, nginx's "client closed request"): whatever `work`
+ * threw then is only the echo of that abort.
+ */
 async function answer(exchange: ReturnType<typeof startExchange>, work: () => Promise<Response>): Promise<Response> {
   try {
     return await work();
   } catch (err) {
-    const failure = err instanceof ProxyError ? err : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
+    const gone = exchange.signal?.aborted === true;
+    const failure = gone
+      ? new ProxyError(499, "client disconnected", "invalid_request_error", "client_disconnected")
+      : err instanceof ProxyError ? err : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
     exchange.finish({ status: failure.status, error: failure.message });
     return errorResponse(failure, "openai", exchange.responseHeaders);
   }

@@ -49,6 +49,8 @@ export class FakeOpenAIUpstream {
   readonly script: FakeReply[] = [];
   /** Streams the client stopped reading before the end. */
   disconnects = 0;
+  /** The exact text of every SSE stream sent, in order (for byte-for-byte checks). */
+  readonly streamsSent: string[] = [];
   models: string[];
   private readonly server: ReturnType<typeof Bun.serve>;
 
@@ -152,31 +154,37 @@ export class FakeOpenAIUpstream {
 
   private stream(body: any, reply: FakeReply, signal: AbortSignal): Response {
     const events = this.events(body, reply);
+    const transcript = this.streamsSent.push("") - 1;
+    const send = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
+      this.streamsSent[transcript] += text;
+      controller.enqueue(encoder.encode(text));
+    };
     let sent = 0;
     let finished = false;
-    signal.addEventListener("abort", () => {
+    const disconnected = () => {
       if (!finished) this.disconnects++;
-    });
+      finished = true;
+    };
+    signal.addEventListener("abort", disconnected);
     const stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         if (reply.chunkDelayMs && sent > 0) await sleep(reply.chunkDelayMs);
         if (reply.dieAfterChunks !== undefined && sent >= reply.dieAfterChunks) {
           finished = true;
+          // Let the chunks already sent leave the socket first, so the cut is really mid-stream.
+          await sleep(20);
           controller.error(new Error("fake upstream died"));
           return;
         }
         if (sent < events.length) {
-          controller.enqueue(encoder.encode(`data: ${JSON.stringify(events[sent++])}\n\n`));
+          send(controller, `data: ${JSON.stringify(events[sent++])}\n\n`);
           return;
         }
         finished = true;
-        controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+        send(controller, "data: [DONE]\n\n");
         controller.close();
       },
-      cancel: () => {
-        if (!finished) this.disconnects++;
-        finished = true;
-      },
+      cancel: disconnected,
     });
     return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...reply.headers } });
   }

@@ -1,0 +1,218 @@
+/**
+ * Upstream faults seen through the proxy with the real openai SDK (maxRetries: 0, so only the proxy
+ * retries): rate limits, transient errors, retries running out, timeouts, streams cut or abandoned,
+ * unreachable upstreams. Each case also reads back the request-log row it wrote.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
+import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+
+let upstream: FakeOpenAIUpstream;
+let proxy: TestProxy;
+let client: OpenAI;
+/** A loopback port nothing listens on. */
+let closedPort: number;
+
+const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "hi" }];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lastRow = () => proxy.rows().at(-1)!;
+
+/** Resolves when `check` holds, polling every 10 ms; fails after `ms`. */
+async function eventually(check: () => boolean, ms = 3000): Promise<void> {
+  const until = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > until) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
+beforeAll(() => {
+  upstream = new FakeOpenAIUpstream();
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  closedPort = probe.port!;
+  probe.stop(true);
+  const timing = { max_retries: 2, retry_base_delay_ms: 10, retry_max_delay_ms: 40, rate_limit_wait_ms: 20, max_retry_after_ms: 2000, timeout_ms: 400, idle_timeout_ms: 300 };
+  proxy = startProxy({
+    upstreams: [
+      { name: "fake", base_url: upstream.url, api_key: "sk-upstream-secret", ...timing },
+      { name: "dead", base_url: `http://127.0.0.1:${closedPort}/v1`, models: ["dead-model"], ...timing },
+    ],
+  });
+  client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "client-key", maxRetries: 0 });
+});
+afterAll(() => {
+  proxy.stop();
+  upstream.stop();
+});
+
+describe("retries", () => {
+  test("429 with Retry-After: 1 is waited for, then the retry succeeds", async () => {
+    upstream.script.push({ status: 429, headers: { "retry-after": "1" } });
+    const before = upstream.chatRequests.length;
+    const started = performance.now();
+    const res = await client.chat.completions.create({ model: "fake-model", messages });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+    expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+    expect(upstream.chatRequests.length - before).toBe(2);
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 200, retries: 1, upstream: "fake", upstream_model: "fake-model", error: null });
+    expect(row.latency_ms!).toBeGreaterThanOrEqual(900);
+  });
+
+  test("Retry-After as an HTTP date is honoured", async () => {
+    // HTTP dates have 1 s resolution: 2 s ahead waits between 1 and 2 s.
+    upstream.script.push({ status: 503, headers: { "retry-after": new Date(Date.now() + 2000).toUTCString() } });
+    const started = performance.now();
+    await client.chat.completions.create({ model: "fake-model", messages });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+    expect(lastRow()).toMatchObject({ status: 200, retries: 1 });
+  });
+
+  test("503 twice, then success", async () => {
+    upstream.script.push({ status: 503 }, { status: 503 });
+    const res = await client.chat.completions.create({ model: "fake-model", messages });
+    expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+    expect(lastRow()).toMatchObject({ status: 200, retries: 2 });
+  });
+
+  test("retries exhausted: the client gets the upstream's status and JSON error body as is", async () => {
+    const body = { error: { message: "overloaded, try later", type: "server_error", param: null, code: "overloaded" } };
+    upstream.script.push({ status: 503, body }, { status: 503, body }, { status: 503, body });
+    const before = upstream.chatRequests.length;
+    const err = await client.chat.completions.create({ model: "fake-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err.status).toBe(503);
+    expect(err.error).toEqual(body.error);
+    expect(upstream.chatRequests.length - before).toBe(3);
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 503, retries: 2 });
+    expect(row.error).toContain("overloaded, try later");
+  });
+
+  test("a Retry-After above the cap is not waited for: the 429 goes to the client", async () => {
+    upstream.script.push({ status: 429, headers: { "retry-after": "3600" } });
+    const before = upstream.chatRequests.length;
+    const started = performance.now();
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "fake-model", messages }) });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("3600");
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+    expect(upstream.chatRequests.length - before).toBe(1);
+    expect(lastRow()).toMatchObject({ status: 429, retries: 0 });
+  });
+
+  test("a 400 from the upstream is not retried", async () => {
+    const body = { error: { message: "bad temperature", type: "invalid_request_error", param: "temperature", code: null } };
+    upstream.script.push({ status: 400, body });
+    const before = upstream.chatRequests.length;
+    const err = await client.chat.completions.create({ model: "fake-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.error).toEqual(body.error);
+    expect(err.param).toBe("temperature");
+    expect(upstream.chatRequests.length - before).toBe(1);
+    expect(lastRow()).toMatchObject({ status: 400, retries: 0 });
+  });
+
+  test("connection refused: 502 in the OpenAI shape after the retries", async () => {
+    const err = await client.chat.completions.create({ model: "dead-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.status).toBe(502);
+    expect(err.error).toMatchObject({ type: "upstream_error", code: "upstream_unreachable" });
+    expect(err.error.message).toContain("dead");
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 502, retries: 2, upstream: "dead" });
+    expect(row.error).toContain("unreachable");
+    const health = (await (await fetch(`${proxy.url}/health`)).json()) as any;
+    const dead = health.upstreams.find((u: any) => u.name === "dead");
+    expect(dead.reachable).toBe(false);
+    expect(dead.last_error).toContain("unreachable");
+    expect(health.status).toBe("degraded");
+  });
+});
+
+describe("timeouts", () => {
+  test("a slow upstream hits the timeout: 504 in the OpenAI shape", async () => {
+    upstream.script.push({ delayMs: 1000 }, { delayMs: 1000 }, { delayMs: 1000 });
+    const err = await client.chat.completions.create({ model: "fake-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.status).toBe(504);
+    expect(err.error).toMatchObject({ type: "upstream_error", code: "upstream_timeout" });
+    expect(lastRow()).toMatchObject({ status: 504, retries: 2 });
+  });
+
+  test("idle timeout between chunks ends the stream with an error event", async () => {
+    upstream.script.push({ chunkDelayMs: 1500, chunks: 3 });
+    const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true });
+    let text = "";
+    const err = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    })().catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.error).toMatchObject({ code: "upstream_timeout" });
+    const row = lastRow();
+    expect(row.stream).toBe(1 as any);
+    expect(row.error).toContain("sent nothing for 300 ms");
+  });
+});
+
+describe("streams", () => {
+  test("the SDK receives exactly the bytes the upstream sent", async () => {
+    upstream.script.push({ content: "Grüße, 世界! Ünïcödé split across chunks", chunks: 7 });
+    const response = await client.chat.completions
+      .create({ model: "fake-model", messages, stream: true, stream_options: { include_usage: true } })
+      .asResponse();
+    const received = await response.text();
+    expect(received).toBe(upstream.streamsSent.at(-1)!);
+    expect(received.endsWith("data: [DONE]\n\n")).toBe(true);
+  });
+
+  test("upstream dies mid-stream: the SDK raises, the proxy serves the next request", async () => {
+    upstream.script.push({ dieAfterChunks: 2 });
+    const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true });
+    let chunks = 0;
+    const err = await (async () => {
+      for await (const _ of stream) chunks++;
+    })().catch((e) => e);
+    expect(chunks).toBe(2);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.error).toMatchObject({ type: "upstream_error", code: "upstream_stream_error" });
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 200, stream: 1 as any });
+    expect(row.error).toContain("upstream stream failed");
+
+    const next = await client.chat.completions.create({ model: "fake-model", messages });
+    expect(next.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+  });
+
+  test("a client that aborts mid-stream makes the proxy drop the upstream stream", async () => {
+    upstream.script.push({ chunks: 50, chunkDelayMs: 50 });
+    const before = upstream.disconnects;
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true }, { signal: controller.signal });
+    let chunks = 0;
+    await (async () => {
+      for await (const _ of stream) if (++chunks === 3) controller.abort();
+    })().catch(() => {});
+    await eventually(() => upstream.disconnects > before);
+    expect(upstream.disconnects).toBe(before + 1);
+    await eventually(() => proxy.rows().at(-1)!.status === 499);
+    expect(lastRow().error).toBe("client disconnected");
+  });
+
+  test("a client that leaves during the retry wait cancels the retry", async () => {
+    upstream.script.push({ status: 429, headers: { "retry-after": "1" } });
+    const before = upstream.chatRequests.length;
+    const controller = new AbortController();
+    const pending = client.chat.completions.create({ model: "fake-model", messages }, { signal: controller.signal }).catch((e) => e);
+    await eventually(() => upstream.chatRequests.length > before);
+    await sleep(50);
+    controller.abort();
+    expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
+    await sleep(1300);
+    expect(upstream.chatRequests.length - before).toBe(1);
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 499, retries: 1, error: "client disconnected" });
+  });
+});
