@@ -5,6 +5,7 @@
  */
 import { Elysia } from "elysia";
 import type { Runtime } from "../runtime.ts";
+import { checkBodyLimit } from "./body-limit.ts";
 import { errorResponse, paramName, ProxyError, protocolOf } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
 import { openaiRoutes } from "./openai.ts";
@@ -39,7 +40,7 @@ export function toProxyError(code: string | number, error: unknown): ProxyError 
 /** The Elysia app with every route of the proxy. */
 export function createApp(runtime: Runtime) {
   const prefix = runtime.state.config.server.path_prefix;
-  const app = new Elysia({ name: "llm-proxy" })
+  const app = new Elysia({ name: "llm-proxy", normalize: false })
     .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(new URL(request.url).pathname)))
     .use(healthRoutes(runtime))
     .use(openaiRoutes(runtime));
@@ -72,14 +73,15 @@ export function createHandler(runtime: Runtime): (request: Request) => Promise<R
     const reject = (err: ProxyError) => errorResponse(err, protocolOf(pathname), { "x-request-id": id, ...cors });
     if (request.method === "OPTIONS" && cors) return new Response(null, { status: 204, headers: cors });
     const { config, keys } = runtime.state;
-    const length = Number(request.headers.get("content-length") ?? 0);
-    if (length > config.server.body_limit_bytes) {
-      return reject(new ProxyError(413, `Request body of ${length} bytes exceeds the limit of ${config.server.body_limit_bytes} bytes`, "invalid_request_error", "request_too_large"));
-    }
     if (!keys.allows(pathname, request.headers)) {
       return reject(new ProxyError(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.", "invalid_request_error", "invalid_api_key"));
     }
-    const response = await app.handle(request);
+    const limit = config.server.body_limit_bytes;
+    const checked = await checkBodyLimit(request, limit, id);
+    if (!checked.ok) {
+      return reject(new ProxyError(413, `Request body of ${checked.bytes} bytes or more exceeds the limit of ${limit} bytes`, "invalid_request_error", "request_too_large"));
+    }
+    const response = await app.handle(checked.request);
     response.headers.set("x-request-id", id);
     if (cors) for (const [k, v] of Object.entries(cors)) response.headers.set(k, v);
     return response;
@@ -91,12 +93,14 @@ export function createHandler(runtime: Runtime): (request: Request) => Promise<R
  * @throws when the address is in use
  */
 export function startServer(runtime: Runtime) {
-  const { host, port, body_limit_bytes } = runtime.state.config.server;
+  const { host, port } = runtime.state.config.server;
   return Bun.serve({
     hostname: host,
     port,
     fetch: createHandler(runtime),
-    maxRequestBodySize: body_limit_bytes,
+    // Off: Bun's limit answers an empty 413; ours (body-limit.ts) answers in the client's protocol
+    // and follows config reloads. It never buffers more than body_limit_bytes.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // LLMs can think for minutes before the first byte; our upstream timeouts bound that instead.
     idleTimeout: 0,
   });
