@@ -3,9 +3,21 @@
  * Authorization (forwarded only when the proxy does not check keys itself: then it is our key,
  * not the upstream's) and where its log row goes.
  */
+import { configSecrets, redact } from "../config/secrets.ts";
 import { Exchange } from "../pipeline/exchange.ts";
 import type { Runtime } from "../runtime.ts";
+import type { RequestLogRow } from "../store/request-log.ts";
 import { requestIdOf } from "./request-id.ts";
+
+/** The row with the proxy's secrets removed from its free-text fields (error and bodies). */
+function redactRow(row: RequestLogRow, secrets: readonly string[]): RequestLogRow {
+  if (secrets.length === 0) return row;
+  for (const field of ["error", "request_body", "response_body"] as const) {
+    const text = row[field];
+    if (text) row[field] = redact(text, secrets);
+  }
+  return row;
+}
 
 export function startExchange(runtime: Runtime, request: Request, endpoint: string): Exchange {
   const log = runtime.requestLog;
@@ -15,6 +27,6 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
     method: request.method,
     signal: request.signal,
     clientAuthorization: runtime.state.keys.enabled ? null : request.headers.get("authorization"),
-    record: log ? (row) => log.record(row) : undefined,
+    record: log ? (row) => log.record(redactRow(row, configSecrets(runtime.state.config))) : undefined,
   });
 }

@@ -6,8 +6,10 @@
  * - `timeout_ms` bounds connect + response headers of each attempt; `idle_timeout_ms` bounds the
  *   silence between two body chunks after that.
  * - Aborting `signal` (the client went away) aborts the upstream request at once, also mid-body.
+ * - The upstream's credentials are taken out of its error bodies (some servers echo the key).
  */
 import type { UpstreamConfig } from "../config/schema.ts";
+import { redact, upstreamSecrets } from "../config/secrets.ts";
 import { ProxyError } from "../server/errors.ts";
 import { retryDelay } from "./retry.ts";
 
@@ -164,7 +166,10 @@ export async function sendUpstream(upstream: UpstreamConfig, req: UpstreamReques
             controller.abort(new ProxyError(504, `upstream ${upstream.name} sent nothing for ${upstream.idle_timeout_ms} ms`, "upstream_error", "upstream_timeout")),
           )
         : null;
-      const wrapped = new Response(body, { status: response.status, statusText: response.statusText, headers: responseHeaders(response.headers) });
+      const init = { status: response.status, statusText: response.statusText, headers: responseHeaders(response.headers) };
+      const secrets = upstreamSecrets(upstream);
+      // Error bodies are small and not streamed: read them to take out the key, should the upstream echo it.
+      const wrapped = response.status >= 400 && body && secrets.length > 0 ? new Response(redact(await new Response(body).text(), secrets), init) : new Response(body, init);
       return { response: wrapped, retries: attempt, headersMs: performance.now() - attemptStarted };
     }
     req.signal?.removeEventListener("abort", onClientAbort);

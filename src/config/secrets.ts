@@ -1,0 +1,42 @@
+/**
+ * The secret values of a config (upstream api_keys and credential headers, inbound keys) and their
+ * redaction from text that leaves the proxy: request-log rows and upstream error bodies (some
+ * servers echo the key they were sent in their 401 message).
+ */
+import type { Config, UpstreamConfig } from "./schema.ts";
+
+/** Header names that carry credentials. */
+const CREDENTIAL_HEADER = /(authorization|api[-_]?key|token|secret|cookie)/i;
+
+/** Shorter values are not treated as secrets: redacting them would mangle ordinary text. */
+const MIN_SECRET_LENGTH = 6;
+
+/** The upstream's own credentials: its api_key and the values of its credential headers. */
+export function upstreamSecrets(upstream: UpstreamConfig): string[] {
+  const values = [upstream.api_key];
+  for (const [name, value] of Object.entries(upstream.headers)) {
+    if (CREDENTIAL_HEADER.test(name)) values.push(value.replace(/^(Bearer|Basic)\s+/i, ""), value);
+  }
+  return values.filter((v) => v.length >= MIN_SECRET_LENGTH);
+}
+
+const memo = new WeakMap<Config, string[]>();
+
+/** Every secret value of `config` (all upstreams' credentials, the plain inbound keys), longest first; memoised per config. */
+export function configSecrets(config: Config): string[] {
+  let secrets = memo.get(config);
+  if (!secrets) {
+    const values = [...config.upstreams.flatMap(upstreamSecrets), ...config.auth.keys.filter((k) => k.length >= MIN_SECRET_LENGTH)];
+    // Longest first, so a secret containing another is replaced whole.
+    secrets = [...new Set(values)].sort((a, b) => b.length - a.length);
+    memo.set(config, secrets);
+  }
+  return secrets;
+}
+
+/** `text` with every occurrence of each of `secrets` replaced by "***". */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.replaceAll(secret, "***");
+  return out;
+}

@@ -1,0 +1,126 @@
+/**
+ * Inbound API keys (plain and SHA-256 hashed, Bearer or x-api-key), and the separation of secrets:
+ * the client's key is never forwarded upstream when the proxy checks keys itself, and the upstream's
+ * api_key never reaches clients or the request log.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import OpenAI from "openai";
+import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+
+const PLAIN_KEY = "sk-proxy-plain-key";
+const HASHED_KEY = "sk-proxy-hashed-key";
+const UPSTREAM_KEY = "sk-upstream-very-secret";
+
+let keyed: FakeOpenAIUpstream;
+let open: FakeOpenAIUpstream;
+let proxy: TestProxy;
+
+const client = (apiKey: string) => new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey, maxRetries: 0 });
+const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "hi" }];
+
+beforeAll(() => {
+  keyed = new FakeOpenAIUpstream({ models: ["keyed-model"] });
+  open = new FakeOpenAIUpstream({ models: ["open-model"] });
+  proxy = startProxy({
+    auth: { keys: [PLAIN_KEY], key_sha256: [createHash("sha256").update(HASHED_KEY).digest("hex").toUpperCase()] },
+    log: { bodies: true },
+    upstreams: [
+      { name: "keyed", base_url: keyed.url, api_key: UPSTREAM_KEY, max_retries: 0 },
+      { name: "open", base_url: open.url, max_retries: 0 },
+    ],
+  });
+});
+afterAll(() => {
+  proxy.stop();
+  keyed.stop();
+  open.stop();
+});
+
+describe("inbound keys", () => {
+  test("no key: 401 in the OpenAI shape, with X-Request-Id", async () => {
+    const res = await fetch(`${proxy.url}/v1/models`);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: { message: expect.any(String), type: "invalid_request_error", param: null, code: "invalid_api_key" } });
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+  });
+
+  test("a wrong key: the SDK raises AuthenticationError, nothing reaches the upstream", async () => {
+    const before = keyed.requests.length;
+    const err = await client("sk-wrong").chat.completions.create({ model: "keyed-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(err.code).toBe("invalid_api_key");
+    expect(keyed.requests.length).toBe(before);
+  });
+
+  test("a malformed Authorization header is refused", async () => {
+    for (const authorization of [PLAIN_KEY, `Basic ${PLAIN_KEY}`, "Bearer ", `Bearer ${PLAIN_KEY}x`]) {
+      const res = await fetch(`${proxy.url}/v1/models`, { headers: { authorization } });
+      expect(res.status).toBe(401);
+    }
+  });
+
+  test("/health is open", async () => {
+    const res = await fetch(`${proxy.url}/health`);
+    expect(res.status).toBe(200);
+  });
+
+  test("the plain key works as Bearer and as x-api-key", async () => {
+    const res = await client(PLAIN_KEY).chat.completions.create({ model: "keyed-model", messages });
+    expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+    const viaHeader = await fetch(`${proxy.url}/v1/models`, { headers: { "x-api-key": PLAIN_KEY } });
+    expect(viaHeader.status).toBe(200);
+  });
+
+  test("a key given only as its SHA-256 digest works", async () => {
+    const res = await client(HASHED_KEY).chat.completions.create({ model: "keyed-model", messages });
+    expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+  });
+});
+
+describe("secrets", () => {
+  test("the upstream gets its own api_key, never the client's", async () => {
+    await client(PLAIN_KEY).chat.completions.create({ model: "keyed-model", messages });
+    const sent = keyed.chatRequests.at(-1)!;
+    expect(sent.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    expect(JSON.stringify(sent)).not.toContain(PLAIN_KEY);
+  });
+
+  test("an upstream without api_key gets no Authorization when the proxy checks keys", async () => {
+    await client(PLAIN_KEY).chat.completions.create({ model: "open-model", messages });
+    const sent = open.chatRequests.at(-1)!;
+    expect(sent.headers.authorization).toBeUndefined();
+    expect(JSON.stringify(open.requests)).not.toContain(PLAIN_KEY);
+  });
+
+  test("pass-through routes forward neither the client's Authorization nor its x-api-key", async () => {
+    const res = await fetch(`${proxy.url}/v1/files`, { method: "POST", body: "data", headers: { authorization: `Bearer ${PLAIN_KEY}`, "x-api-key": PLAIN_KEY } });
+    expect(res.status).toBe(201);
+    const sent = keyed.requests.at(-1)!;
+    expect(sent.path).toBe("/v1/files");
+    expect(sent.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    expect(sent.headers["x-api-key"]).toBeUndefined();
+  });
+
+  test("the upstream api_key reaches neither clients nor the request log", async () => {
+    // An upstream that echoes the key it was sent, as some do in their 401 messages.
+    const echoed = { error: { message: `Incorrect API key provided: ${UPSTREAM_KEY}`, type: "invalid_request_error", param: null, code: "invalid_api_key" } };
+    keyed.script.push({ status: 401, body: echoed });
+    const c = client(PLAIN_KEY);
+    const err = await c.chat.completions.create({ model: "keyed-model", messages: [{ role: "user", content: `my key is ${PLAIN_KEY}` }] }).catch((e) => e);
+    expect(err.status).toBe(401);
+    const answers = [
+      JSON.stringify(err.error),
+      await (await fetch(`${proxy.url}/health`)).text(),
+      await (await fetch(`${proxy.url}/v1/models`, { headers: { authorization: `Bearer ${PLAIN_KEY}` } })).text(),
+    ];
+    const stream = await c.chat.completions.create({ model: "keyed-model", messages, stream: true }).asResponse();
+    answers.push(await stream.text(), JSON.stringify([...stream.headers]));
+    for (const text of answers) expect(text).not.toContain(UPSTREAM_KEY);
+    const rows = JSON.stringify(proxy.rows());
+    expect(rows).not.toContain(UPSTREAM_KEY);
+    expect(rows).not.toContain(PLAIN_KEY);
+    expect(rows).toContain("Incorrect API key provided: ***");
+  });
+});
