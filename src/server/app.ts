@@ -8,6 +8,7 @@ import type { Runtime } from "../runtime.ts";
 import { checkBodyLimit } from "./body-limit.ts";
 import { errorResponse, paramName, ProxyError, protocolOf } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
+import { ollamaRoutes } from "./ollama.ts";
 import { openaiRoutes } from "./openai.ts";
 import { requestIdOf } from "./request-id.ts";
 
@@ -43,7 +44,8 @@ export function createApp(runtime: Runtime) {
   const app = new Elysia({ name: "llm-proxy", normalize: false })
     .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(new URL(request.url).pathname)))
     .use(healthRoutes(runtime))
-    .use(openaiRoutes(runtime));
+    .use(openaiRoutes(runtime))
+    .use(ollamaRoutes(runtime));
   return prefix ? app.use(openaiRoutes(runtime, prefix)) : app;
 }
 

@@ -1,0 +1,310 @@
+/**
+ * Streamed-reply translation between OpenAI SSE (chat.completion.chunk events, `data: [DONE]`) and
+ * Ollama NDJSON (/api/chat and /api/generate objects, the last one `done: true`), both ways.
+ *
+ * OpenAI -> Ollama: every line carries a `message` object (chat) or `response` (generate), the
+ * final line too; tool-call argument fragments are buffered per index and each call is emitted
+ * whole, with `arguments` an object, when the choice finishes; a `data: {"error":...}` event becomes
+ * an `{"error": "..."}` line. Ollama -> OpenAI: each line becomes a chunk; tool calls get an index
+ * and an id; the done line becomes the finish chunk (and the usage chunk when asked for).
+ *
+ * The byte transforms parse incrementally (lines split anywhere across chunks) and write once per
+ * upstream chunk; nothing is buffered beyond an incomplete line.
+ */
+import { ProxyError } from "../server/errors.ts";
+import { encodeNDJSON, NDJSONParser } from "./ndjson.ts";
+import type { OllamaChatResponse, OllamaErrorBody, OllamaToolCall } from "./ollama.ts";
+import { doneStats, finishReason, ollamaToolCall, openAIToolCalls, reasoningOf, usageFrom } from "./ollama-response.ts";
+import type { ChatCompletionChunk, Usage } from "./openai.ts";
+import { encodeSSE, SSE_DONE, SSEParser } from "./sse.ts";
+
+export type OllamaReplyKind = "chat" | "generate";
+
+/** Turns OpenAI stream chunks into Ollama stream objects, for one reply. */
+export class OllamaStreamEncoder {
+  private readonly calls = new Map<number, { name: string; args: string }>();
+  private firstTokenMs: number | undefined;
+  private usage: Usage | null | undefined;
+  private finish: string | null | undefined;
+  private deltas = 0;
+
+  /**
+   * @param model the model name the client asked for (reported on every object)
+   * @param startedMs performance.now() at the request's arrival (for the durations)
+   */
+  constructor(
+    private readonly kind: OllamaReplyKind,
+    private readonly model: string,
+    private readonly startedMs: number,
+  ) {}
+
+  private line(content: string, thinking?: string, toolCalls?: OllamaToolCall[]): object {
+    const created_at = new Date().toISOString();
+    if (this.kind === "generate") return thinking ? { model: this.model, created_at, response: content, thinking, done: false } : { model: this.model, created_at, response: content, done: false };
+    const message: Record<string, unknown> = { role: "assistant", content };
+    if (thinking) message.thinking = thinking;
+    if (toolCalls) message.tool_calls = toolCalls;
+    return { model: this.model, created_at, message, done: false };
+  }
+
+  /** The buffered tool calls, whole, in index order, as one object (none when nothing is buffered). @throws ProxyError 502 for malformed arguments */
+  private flushCalls(out: object[]): void {
+    if (this.calls.size === 0) return;
+    const indexes = [...this.calls.keys()].sort((a, b) => a - b);
+    const calls = indexes.map((i) => {
+      const call = this.calls.get(i)!;
+      return ollamaToolCall(call.name, call.args);
+    });
+    this.calls.clear();
+    out.push(this.line("", undefined, calls));
+  }
+
+  /**
+   * @returns the objects to send for one chunk, in order
+   * @throws ProxyError 502 when a finished tool call's arguments are not a JSON object
+   */
+  push(chunk: ChatCompletionChunk): object[] {
+    const out: object[] = [];
+    if (chunk.usage) this.usage = chunk.usage;
+    const choice = chunk.choices?.[0];
+    if (!choice) return out;
+    const delta = choice.delta;
+    if (delta) {
+      const content = typeof delta.content === "string" ? delta.content : "";
+      const thinking = reasoningOf(delta);
+      if (content || thinking) {
+        this.firstTokenMs ??= performance.now();
+        this.deltas++;
+        out.push(this.line(content, thinking));
+      }
+      if (delta.tool_calls) {
+        this.firstTokenMs ??= performance.now();
+        for (const part of delta.tool_calls) {
+          const index = part.index ?? 0;
+          let call = this.calls.get(index);
+          if (!call) this.calls.set(index, (call = { name: "", args: "" }));
+          if (part.function?.name) call.name += part.function.name;
+          if (part.function?.arguments) call.args += part.function.arguments;
+        }
+      }
+    }
+    if (choice.finish_reason) {
+      this.finish = choice.finish_reason;
+      this.flushCalls(out);
+    }
+    return out;
+  }
+
+  /**
+   * Ends the reply: tool calls still buffered, then the final object (`done: true`, an empty
+   * `message`, durations in ns, counts from usage or else the number of content deltas).
+   * @throws ProxyError 502 when a tool call's arguments are not a JSON object
+   */
+  end(): object[] {
+    const out: object[] = [];
+    this.flushCalls(out);
+    const endMs = performance.now();
+    const timing = { startedMs: this.startedMs, firstTokenMs: this.firstTokenMs ?? endMs, endMs };
+    const stats = doneStats(timing, this.usage, this.finish, this.deltas);
+    const created_at = new Date().toISOString();
+    out.push(
+      this.kind === "generate"
+        ? { model: this.model, created_at, response: "", done: true, ...stats }
+        : { model: this.model, created_at, message: { role: "assistant", content: "" }, done: true, ...stats },
+    );
+    return out;
+  }
+}
+
+/** The message of an error event or line: `{"error":{"message":...}}` (OpenAI) or `{"error":"..."}` (Ollama). */
+export function errorMessageOf(body: unknown): string | undefined {
+  const error = (body as { error?: unknown } | null)?.error;
+  if (error === undefined || error === null) return undefined;
+  if (typeof error === "string") return error;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === "string" ? message : JSON.stringify(error);
+}
+
+const joinBytes = (parts: Uint8Array[]): Uint8Array => (parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+
+/**
+ * Translates an OpenAI SSE body into an Ollama NDJSON body, one write per upstream chunk.
+ * A mid-stream failure (a `data: {"error":...}` event, a malformed event, a read error) ends the
+ * stream with an `{"error": "..."}` line. Cancelling the result cancels `body`.
+ */
+export function ndjsonFromSSE(body: ReadableStream<Uint8Array>, encoder: OllamaStreamEncoder): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const parser = new SSEParser();
+  let finished = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const parts: Uint8Array[] = [];
+        const fail = (message: string) => {
+          parts.push(encodeNDJSON({ error: message } satisfies OllamaErrorBody));
+          finished = true;
+        };
+        const emit = (objects: object[]) => {
+          for (const o of objects) parts.push(encodeNDJSON(o));
+        };
+        while (parts.length === 0 && !finished) {
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            fail(`upstream stream failed: ${(err as Error)?.message ?? err}`);
+            break;
+          }
+          const events = chunk.done ? parser.end() : parser.push(chunk.value);
+          try {
+            for (const data of events) {
+              if (data === SSE_DONE) {
+                emit(encoder.end());
+                finished = true;
+                break;
+              }
+              let json: ChatCompletionChunk;
+              try {
+                json = JSON.parse(data) as ChatCompletionChunk;
+              } catch {
+                fail(`upstream sent a malformed stream event: ${data.slice(0, 200)}`);
+                break;
+              }
+              const error = errorMessageOf(json);
+              if (error !== undefined) {
+                fail(error);
+                break;
+              }
+              emit(encoder.push(json));
+            }
+            if (chunk.done && !finished) {
+              emit(encoder.end());
+              finished = true;
+            }
+          } catch (err) {
+            if (!(err instanceof ProxyError)) throw err;
+            fail(err.message);
+          }
+        }
+        if (parts.length > 0) controller.enqueue(joinBytes(parts));
+        if (finished) {
+          controller.close();
+          // Reading on lets the tap see the end of the upstream body and record the exchange.
+          void drain(reader);
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** Reads what is left of a body we no longer need (usually nothing but the end). */
+async function drain(reader: { read(): Promise<{ done: boolean }> }): Promise<void> {
+  try {
+    while (!(await reader.read()).done);
+  } catch {
+    // already cancelled or failed: nothing left to read
+  }
+}
+
+/** Turns Ollama /api/chat stream objects into OpenAI chunks, for one reply. */
+export class OpenAIChunkEncoder {
+  private readonly created = Math.floor(Date.now() / 1000);
+  private started = false;
+  private toolIndex = 0;
+
+  /**
+   * @param model the model name to report
+   * @param id unique id of the reply (chunk id `chatcmpl-<id>`, tool-call ids `call_<id>_<n>`)
+   * @param includeUsage send a usage chunk after the finish chunk (`stream_options.include_usage`)
+   */
+  constructor(
+    private readonly model: string,
+    private readonly id: string,
+    private readonly includeUsage: boolean,
+  ) {}
+
+  private chunk(delta: object, finish_reason: string | null = null): ChatCompletionChunk {
+    return { id: `chatcmpl-${this.id}`, object: "chat.completion.chunk", created: this.created, model: this.model, choices: [{ index: 0, delta, finish_reason }] };
+  }
+
+  /** @returns the chunks for one Ollama object (an error line becomes an OpenAI error event) */
+  push(line: OllamaChatResponse | OllamaErrorBody): object[] {
+    const error = errorMessageOf(line);
+    if (error !== undefined) return [{ error: { message: error, type: "upstream_error", param: null, code: "upstream_stream_error" } }];
+    const reply = line as OllamaChatResponse;
+    const out: object[] = [];
+    if (!this.started) {
+      this.started = true;
+      out.push(this.chunk({ role: "assistant", content: "" }));
+    }
+    const m = reply.message;
+    if (m?.thinking) out.push(this.chunk({ reasoning_content: m.thinking }));
+    if (m?.content) out.push(this.chunk({ content: m.content }));
+    if (m?.tool_calls?.length) {
+      const calls = openAIToolCalls(m.tool_calls, `call_${this.id}`, this.toolIndex);
+      out.push(this.chunk({ tool_calls: calls.map((c, i) => ({ index: this.toolIndex + i, ...c })) }));
+      this.toolIndex += calls.length;
+    }
+    if (reply.done) {
+      out.push(this.chunk({}, finishReason(reply.done_reason, this.toolIndex > 0)));
+      if (this.includeUsage) out.push({ id: `chatcmpl-${this.id}`, object: "chat.completion.chunk", created: this.created, model: this.model, choices: [], usage: usageFrom(reply) });
+    }
+    return out;
+  }
+}
+
+const SSE_DONE_BYTES = new TextEncoder().encode(`data: ${SSE_DONE}\n\n`);
+
+/**
+ * Translates an Ollama NDJSON body into an OpenAI SSE body ending with `data: [DONE]`, one write
+ * per upstream chunk. An error line or a malformed line becomes a last `data: {"error":...}` event.
+ * A read error is passed on (the tap reports it to the client).
+ */
+export function sseFromNDJSON(body: ReadableStream<Uint8Array>, encoder: OpenAIChunkEncoder): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const parser = new NDJSONParser();
+  let finished = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const parts: Uint8Array[] = [];
+        while (parts.length === 0 && !finished) {
+          const chunk = await reader.read().catch((err: unknown) => {
+            controller.error(err);
+            return undefined;
+          });
+          if (!chunk) return;
+          let lines: unknown[];
+          try {
+            lines = chunk.done ? parser.end() : parser.push(chunk.value);
+          } catch {
+            lines = [{ error: "the Ollama upstream sent a line that is not JSON" }];
+          }
+          for (const line of lines) {
+            const events = encoder.push(line as OllamaChatResponse);
+            for (const e of events) parts.push(encodeSSE(e));
+            if (errorMessageOf(line) !== undefined) {
+              finished = true;
+              void reader.cancel().catch(() => {});
+              break;
+            }
+          }
+          if (chunk.done && !finished) {
+            parts.push(SSE_DONE_BYTES);
+            finished = true;
+          }
+        }
+        if (parts.length > 0) controller.enqueue(joinBytes(parts));
+        if (finished) controller.close();
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,313 @@
+/**
+ * The Ollama-compatible front (Ollama docs/api.md): /api/chat, /api/generate, /api/tags, /api/show,
+ * /api/version, /api/ps, /api/embed, /api/embeddings, /api/pull, and `GET /` / `HEAD /`
+ * ("Ollama is running"). Chat and generate requests are translated to the canonical OpenAI request,
+ * run through the same pipeline as OpenAI requests (runChat: model resolution, stages, retries,
+ * request log), and the OpenAI reply is translated back: JSON, or NDJSON written per upstream chunk.
+ * Errors are `{"error": "..."}` with the upstream's or our status.
+ */
+import { Elysia, t } from "elysia";
+import { callOptions, runChat } from "../pipeline/index.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
+import { resolveModel, type Target } from "../pipeline/resolve.ts";
+import { tapReply } from "../pipeline/tap.ts";
+import { encodeNDJSON, NDJSON_CONTENT_TYPE } from "../protocol/ndjson.ts";
+import type { OllamaChatRequest, OllamaEmbedResponse, OllamaGenerateRequest, OllamaShowResponse } from "../protocol/ollama.ts";
+import { modelEntry, showResponse } from "../protocol/ollama-models.ts";
+import { chatRequestFromOllama, generateRequestFromOllama, type CanonicalRequest } from "../protocol/ollama-request.ts";
+import { ollamaChatFromCompletion, ollamaGenerateFromCompletion } from "../protocol/ollama-response.ts";
+import { errorMessageOf, ndjsonFromSSE, OllamaStreamEncoder, type OllamaReplyKind } from "../protocol/ollama-stream.ts";
+import type { ChatCompletion } from "../protocol/openai.ts";
+import type { Runtime } from "../runtime.ts";
+import { startExchange } from "./context.ts";
+import { errorResponse, ProxyError } from "./errors.ts";
+import { listModels } from "./openai.ts";
+
+/** The Ollama API version reported by /api/version: the API level this front implements. */
+export const OLLAMA_API_VERSION = "0.12.0";
+
+const Nullable = <T extends Parameters<typeof t.Optional>[0]>(schema: T) => t.Optional(t.Union([schema, t.Null()]));
+
+const Options = t.Object(
+  {
+    num_ctx: Nullable(t.Integer()),
+    num_predict: Nullable(t.Integer()),
+    temperature: Nullable(t.Number()),
+    top_p: Nullable(t.Number()),
+    top_k: Nullable(t.Integer()),
+    min_p: Nullable(t.Number()),
+    seed: Nullable(t.Integer()),
+    stop: Nullable(t.Union([t.String(), t.Array(t.String())])),
+    repeat_penalty: Nullable(t.Number()),
+    presence_penalty: Nullable(t.Number()),
+    frequency_penalty: Nullable(t.Number()),
+  },
+  { additionalProperties: true },
+);
+
+const ToolCall = t.Object(
+  {
+    id: t.Optional(t.String()),
+    function: t.Object({ name: t.String(), arguments: t.Optional(t.Union([t.Record(t.String(), t.Unknown()), t.String(), t.Null()])) }, { additionalProperties: true }),
+  },
+  { additionalProperties: true },
+);
+
+const Message = t.Object(
+  {
+    role: t.String(),
+    content: Nullable(t.String()),
+    thinking: Nullable(t.String()),
+    images: Nullable(t.Array(t.String())),
+    tool_calls: Nullable(t.Array(ToolCall)),
+    tool_name: t.Optional(t.String()),
+  },
+  { additionalProperties: true },
+);
+
+const Think = Nullable(t.Union([t.Boolean(), t.Literal("low"), t.Literal("medium"), t.Literal("high")]));
+const Format = Nullable(t.Union([t.String(), t.Record(t.String(), t.Unknown())]));
+const KeepAlive = Nullable(t.Union([t.String(), t.Number()]));
+
+const ChatBody = t.Object(
+  {
+    model: t.Optional(t.String()),
+    messages: Nullable(t.Array(Message)),
+    tools: Nullable(t.Array(t.Object({ type: t.String(), function: t.Object({ name: t.String() }, { additionalProperties: true }) }, { additionalProperties: true }))),
+    stream: Nullable(t.Boolean()),
+    format: Format,
+    options: Nullable(Options),
+    keep_alive: KeepAlive,
+    think: Think,
+  },
+  { additionalProperties: true },
+);
+
+const GenerateBody = t.Object(
+  {
+    model: t.Optional(t.String()),
+    prompt: Nullable(t.String()),
+    system: Nullable(t.String()),
+    images: Nullable(t.Array(t.String())),
+    stream: Nullable(t.Boolean()),
+    format: Format,
+    options: Nullable(Options),
+    keep_alive: KeepAlive,
+    think: Think,
+  },
+  { additionalProperties: true },
+);
+
+const ModelBody = t.Object({ model: t.Optional(t.String()), name: t.Optional(t.String()), stream: Nullable(t.Boolean()) }, { additionalProperties: true });
+
+const EmbedBody = t.Object(
+  { model: t.Optional(t.String()), input: t.Union([t.String(), t.Array(t.String())]), dimensions: t.Optional(t.Integer({ minimum: 1 })), keep_alive: KeepAlive },
+  { additionalProperties: true },
+);
+
+const EmbeddingsBody = t.Object({ model: t.Optional(t.String()), prompt: t.Optional(t.String()), keep_alive: KeepAlive }, { additionalProperties: true });
+
+/**
+ * Runs `work` for `exchange`; a ProxyError becomes an Ollama error response and a log row.
+ * A client that went away is logged as 499 (nginx's "client closed request").
+ */
+async function answer(exchange: Exchange, work: () => Promise<Response>): Promise<Response> {
+  try {
+    return await work();
+  } catch (err) {
+    const failure = exchange.signal?.aborted
+      ? new ProxyError(499, "client disconnected", "invalid_request_error", "client_disconnected")
+      : err instanceof ProxyError
+        ? err
+        : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
+    exchange.finish({ status: failure.status, error: failure.message });
+    return errorResponse(failure, "ollama", exchange.responseHeaders);
+  }
+}
+
+/** An upstream error reply (any shape) as an Ollama error with the same status. */
+async function upstreamError(response: Response, exchange: Exchange): Promise<Response> {
+  const text = await response.text();
+  let message: string | undefined;
+  try {
+    message = errorMessageOf(JSON.parse(text));
+  } catch {
+    // not JSON: the text itself is the message
+  }
+  message ??= text.trim().slice(0, 2000) || `upstream answered HTTP ${response.status}`;
+  return errorResponse(new ProxyError(response.status, message), "ollama", exchange.responseHeaders);
+}
+
+/**
+ * The OpenAI reply of runChat as Ollama's: NDJSON translated chunk by chunk when streamed, else one
+ * JSON object. An upstream error status keeps its status with an Ollama error body.
+ */
+async function ollamaReply(response: Response, kind: OllamaReplyKind, model: string, stream: boolean, exchange: Exchange): Promise<Response> {
+  if (response.status >= 400) return upstreamError(response, exchange);
+  const sse = (response.headers.get("content-type") ?? "").includes("text/event-stream");
+  if (sse && response.body) {
+    const body = ndjsonFromSSE(response.body, new OllamaStreamEncoder(kind, model, exchange.started));
+    return new Response(body, { status: 200, headers: { ...exchange.responseHeaders, "content-type": NDJSON_CONTENT_TYPE } });
+  }
+  const text = await response.text();
+  let completion: ChatCompletion;
+  try {
+    completion = JSON.parse(text) as ChatCompletion;
+  } catch {
+    throw new ProxyError(502, `upstream answered with a body that is not JSON: ${text.slice(0, 200)}`, "upstream_error");
+  }
+  const endMs = performance.now();
+  const firstTokenMs = exchange.row.ttfb_ms !== undefined && exchange.row.ttfb_ms !== null ? exchange.started + exchange.row.ttfb_ms : endMs;
+  const timing = { startedMs: exchange.started, firstTokenMs, endMs };
+  const reply = kind === "chat" ? ollamaChatFromCompletion(completion, model, timing) : ollamaGenerateFromCompletion(completion, model, timing);
+  // A streaming client that got a JSON answer still gets NDJSON: one final line.
+  if (stream) return new Response(encodeNDJSON(reply), { headers: { ...exchange.responseHeaders, "content-type": NDJSON_CONTENT_TYPE } });
+  return Response.json(reply, { headers: exchange.responseHeaders });
+}
+
+/**
+ * Nothing to generate (no messages / empty prompt): Ollama loads (or, with keep_alive 0, unloads)
+ * the model and answers at once. We check that the model is served and answer the same way.
+ */
+async function loadReply(runtime: Runtime, exchange: Exchange, kind: OllamaReplyKind, body: OllamaChatRequest | OllamaGenerateRequest): Promise<Response> {
+  const { config, upstreams } = runtime.state;
+  const target = await resolveModel(config, upstreams, body.model, callOptions(exchange));
+  const model = body.model || config.models.default_model;
+  Object.assign(exchange.row, { client_model: model, upstream: target.upstream.name, upstream_model: target.model });
+  exchange.finish({ status: 200 });
+  const unload = body.keep_alive === 0 || body.keep_alive === "0" || body.keep_alive === "0s";
+  const base = { model, created_at: new Date().toISOString(), done: true, done_reason: unload ? "unload" : "load" };
+  const reply = kind === "chat" ? { ...base, message: { role: "assistant", content: "" } } : { ...base, response: "" };
+  return Response.json(reply, { headers: exchange.responseHeaders });
+}
+
+/** Runs one /api/chat or /api/generate request through the pipeline. */
+function generate(runtime: Runtime, request: Request, kind: OllamaReplyKind, body: OllamaChatRequest | OllamaGenerateRequest): Promise<Response> {
+  const exchange = startExchange(runtime, request, kind === "chat" ? "/api/chat" : "/api/generate");
+  return answer(exchange, async () => {
+    const empty = kind === "chat" ? !(body as OllamaChatRequest).messages?.length : !(body as OllamaGenerateRequest).prompt;
+    if (empty) return loadReply(runtime, exchange, kind, body);
+    const canonical: CanonicalRequest = kind === "chat" ? chatRequestFromOllama(body as OllamaChatRequest) : generateRequestFromOllama(body as OllamaGenerateRequest);
+    const model = body.model || runtime.state.config.models.default_model;
+    const reply = await runChat(runtime.state, exchange, canonical);
+    return ollamaReply(reply, kind, model, canonical.stream === true, exchange);
+  });
+}
+
+/** Resolves `name` for a model route. @throws ProxyError 404 in Ollama's words when it is not served */
+async function servedTarget(runtime: Runtime, name: string | undefined, exchange?: Exchange): Promise<Target> {
+  const { config, upstreams } = runtime.state;
+  try {
+    return await resolveModel(config, upstreams, name, exchange ? callOptions(exchange) : {});
+  } catch (err) {
+    if (err instanceof ProxyError && err.status === 404) throw new ProxyError(404, `model '${name}' not found`, "invalid_request_error", "model_not_found", "model");
+    throw err;
+  }
+}
+
+/**
+ * Sends an embeddings request for `input` to the model's upstream (logged like every exchange).
+ * @returns the vectors in input order and the prompt token count
+ */
+async function embed(runtime: Runtime, exchange: Exchange, name: string | undefined, input: string | string[], dimensions?: number) {
+  const target = await servedTarget(runtime, name, exchange);
+  Object.assign(exchange.row, { client_model: name ?? null, upstream: target.upstream.name, upstream_model: target.model });
+  const body: Record<string, unknown> = { model: target.model, input };
+  if (dimensions !== undefined) body.dimensions = dimensions;
+  const reply = await target.upstream.backend.embeddings(body, callOptions(exchange));
+  const response = tapReply(reply.response, exchange, { sse: false, captureBody: false });
+  if (response.status >= 400) return { error: await upstreamError(response, exchange) };
+  const json = (await response.json().catch(() => undefined)) as { data?: { index?: number; embedding?: unknown }[]; usage?: { prompt_tokens?: number } } | undefined;
+  if (!Array.isArray(json?.data)) throw new ProxyError(502, "upstream answered embeddings without a data array", "upstream_error");
+  const data = [...json.data].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+  if (data.some((d) => !Array.isArray(d.embedding))) throw new ProxyError(502, "upstream answered embeddings that are not float arrays", "upstream_error");
+  return { embeddings: data.map((d) => d.embedding as number[]), promptTokens: json.usage?.prompt_tokens ?? 0 };
+}
+
+/** The Ollama routes, mounted at the root. */
+export function ollamaRoutes(runtime: Runtime) {
+  const modifiedAt = () => new Date(runtime.startedAt).toISOString();
+  const served = async () => (await listModels(runtime)).map((m) => modelEntry(m.id, modifiedAt()));
+  const running = "Ollama is running";
+
+  return new Elysia({ name: "ollama" })
+    .get("/", () => new Response(running, { headers: { "content-type": "text/plain; charset=utf-8" } }))
+    .head("/", () => new Response(null, { headers: { "content-type": "text/plain; charset=utf-8", "content-length": String(running.length) } }))
+    .get("/api/version", () => ({ version: OLLAMA_API_VERSION }))
+    .get("/api/tags", async () => ({ models: await served() }))
+    .get("/api/ps", async () => {
+      // The proxy cannot see what its upstreams keep loaded: every served model is ready to answer.
+      const expires_at = new Date(Date.now() + 24 * 3600_000).toISOString();
+      return { models: (await served()).map((m) => ({ ...m, expires_at, size_vram: 0 })) };
+    })
+    .post(
+      "/api/show",
+      async ({ body }) => {
+        const name = body.model ?? body.name;
+        try {
+          const target = await servedTarget(runtime, name);
+          const native = target.upstream.backend as { show?: (model: string) => Promise<OllamaShowResponse | undefined> };
+          return (await native.show?.(target.model).catch(() => undefined)) ?? showResponse(name ?? target.model, modifiedAt());
+        } catch (err) {
+          if (err instanceof ProxyError) return errorResponse(err, "ollama");
+          throw err;
+        }
+      },
+      { body: ModelBody, parse: "json" },
+    )
+    .post(
+      "/api/pull",
+      async ({ body }) => {
+        const name = body.model ?? body.name;
+        try {
+          await servedTarget(runtime, name);
+        } catch (err) {
+          if (!(err instanceof ProxyError)) throw err;
+          const message = err.status === 404 ? `pull model manifest: model '${name}' is not served by this proxy, and llm-proxy does not download models (add it to an upstream or to models.aliases)` : err.message;
+          return errorResponse(new ProxyError(err.status, message), "ollama");
+        }
+        if (body.stream === false) return { status: "success" };
+        const lines = ["pulling manifest", "verifying sha256 digest", "writing manifest", "success"].map((status) => JSON.stringify({ status })).join("\n");
+        return new Response(`${lines}\n`, { headers: { "content-type": NDJSON_CONTENT_TYPE } });
+      },
+      { body: ModelBody, parse: "json" },
+    )
+    .post("/api/chat", ({ body, request }) => generate(runtime, request, "chat", body as OllamaChatRequest), { body: ChatBody, parse: "json" })
+    .post("/api/generate", ({ body, request }) => generate(runtime, request, "generate", body as OllamaGenerateRequest), { body: GenerateBody, parse: "json" })
+    .post(
+      "/api/embed",
+      ({ body, request }) => {
+        const exchange = startExchange(runtime, request, "/api/embed");
+        return answer(exchange, async () => {
+          const result = await embed(runtime, exchange, body.model, body.input, body.dimensions);
+          if ("error" in result) return result.error!;
+          const reply: OllamaEmbedResponse = {
+            model: body.model ?? runtime.state.config.models.default_model,
+            embeddings: result.embeddings,
+            total_duration: Math.round(exchange.elapsedMs() * 1e6),
+            load_duration: 0,
+            prompt_eval_count: result.promptTokens,
+          };
+          return Response.json(reply, { headers: exchange.responseHeaders });
+        });
+      },
+      { body: EmbedBody, parse: "json" },
+    )
+    .post(
+      "/api/embeddings",
+      ({ body, request }) => {
+        const exchange = startExchange(runtime, request, "/api/embeddings");
+        return answer(exchange, async () => {
+          if (!body.prompt) {
+            await servedTarget(runtime, body.model, exchange);
+            exchange.finish({ status: 200 });
+            return Response.json({ embedding: [] }, { headers: exchange.responseHeaders });
+          }
+          const result = await embed(runtime, exchange, body.model, body.prompt);
+          if ("error" in result) return result.error!;
+          return Response.json({ embedding: result.embeddings[0] ?? [] }, { headers: exchange.responseHeaders });
+        });
+      },
+      { body: EmbeddingsBody, parse: "json" },
+    );
+}
