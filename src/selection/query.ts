@@ -1,0 +1,129 @@
+/**
+ * Builds the selection query from the conversation, not just the last message.
+ *
+ * - The last user message weighs 1. Earlier user and assistant turns (system and tool messages are
+ *   left out) weigh less the further back they are: `base * 0.5^(distance - 1)` where distance counts user turns (an
+ *   assistant turn weighs ASSISTANT_SHARE of the user turn it answers), at most MAX_CONTEXT_TURNS back.
+ * - A follow-up — a short last message (at most FOLLOW_UP_WORDS content words: "kitchen",
+ *   "drop it to 20") or one opening with an affirmative or referring phrase ("yes please", "do it",
+ *   "the other one", "and the bedroom?") — leans on the turns before it: base 1 instead of 0.25.
+ * - Tools the assistant called since the previous user turn are "recent": the ranker keeps them
+ *   near the top while the user follows up, and lets them go once the conversation moves on.
+ * - Every tool named by a `tool_calls` entry anywhere in the history is reported, because some
+ *   upstreams reject a history that calls a tool the request does not define.
+ */
+import type { ChatMessage } from "../protocol/openai.ts";
+import { isStopword, terms, words } from "./text.ts";
+
+export interface QuerySegment {
+  text: string;
+  weight: number;
+}
+
+export interface ConversationQuery {
+  /** Best first: the last user message, then earlier turns, newest first. */
+  segments: QuerySegment[];
+  /** The last user message leans on earlier turns. */
+  followUp: boolean;
+  /** Tools called by the assistant after the previous user turn. */
+  recentToolCalls: Set<string>;
+  /** Tools called anywhere in the history. */
+  historyToolCalls: Set<string>;
+}
+
+const MAX_CONTEXT_TURNS = 4;
+const FOLLOW_UP_WORDS = 3;
+const FOLLOW_UP_BASE = 1;
+/** An assistant turn counts a little less than the user turn it answers. */
+const ASSISTANT_SHARE = 0.8;
+const CONTEXT_BASE = 0.25;
+const DECAY = 0.5;
+/** Replies that only make sense with the turn before them (affirmations, references, "and ...?"). */
+const FOLLOW_UP_OPENING =
+  /^\s*(yes|yeah|yep|yup|sure|ok|okay|alright|please|go ahead|do it|do that|that one|the other|this one|same|and|also|what about|how about|no,|nope|not that|instead)\b/i;
+
+/** The text of a message: string content or its text parts; empty for anything else. */
+export function messageText(message: ChatMessage): string {
+  const { content } = message;
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content
+    .map((part) => (part && part.type === "text" && typeof part.text === "string" ? part.text : ""))
+    .filter(Boolean)
+    .join(" ");
+}
+
+function calledTools(message: ChatMessage): string[] {
+  if (!Array.isArray(message.tool_calls)) return [];
+  return message.tool_calls.map((c) => c?.function?.name).filter((n): n is string => typeof n === "string");
+}
+
+/** True when `text` reads as a reply to the previous turn rather than a request of its own. */
+export function isFollowUp(text: string): boolean {
+  if (FOLLOW_UP_OPENING.test(text)) return true;
+  return words(text).filter((w) => !isStopword(w)).length <= FOLLOW_UP_WORDS;
+}
+
+/** Builds the query for `messages` (OpenAI chat messages, oldest first). */
+export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery {
+  const historyToolCalls = new Set<string>();
+  for (const m of messages) for (const name of calledTools(m)) historyToolCalls.add(name);
+
+  let last = -1;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.role === "user") {
+      last = i;
+      break;
+    }
+  }
+  const segments: QuerySegment[] = [];
+  const recentToolCalls = new Set<string>();
+  if (last < 0) return { segments, followUp: false, recentToolCalls, historyToolCalls };
+
+  const current = messageText(messages[last]!);
+  const followUp = isFollowUp(current);
+  if (current.trim()) segments.push({ text: current, weight: 1 });
+  // Tool calls after the last user message (an agent loop in progress) and those answering the turn before it.
+  let userTurnsSeen = 0;
+  for (let i = messages.length - 1; i >= 0 && userTurnsSeen < 2; i--) {
+    const m = messages[i]!;
+    if (m.role === "user") userTurnsSeen++;
+    for (const name of calledTools(m)) recentToolCalls.add(name);
+  }
+
+  // Distance counts user turns: the previous user message and the assistant's reply to it are one turn back.
+  const base = followUp ? FOLLOW_UP_BASE : CONTEXT_BASE;
+  let distance = 1;
+  for (let i = last - 1; i >= 0 && distance <= MAX_CONTEXT_TURNS; i--) {
+    const m = messages[i]!;
+    if (m.role !== "user" && m.role !== "assistant") continue;
+    const text = messageText(m);
+    if (text.trim()) segments.push({ text, weight: base * DECAY ** (distance - 1) * (m.role === "assistant" ? ASSISTANT_SHARE : 1) });
+    if (m.role === "user") distance++;
+  }
+  return { segments, followUp, recentToolCalls, historyToolCalls };
+}
+
+const QUESTION_OPENING = /^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|has|have|had|will(?!\s+(you|u)\b)|can(?!\s+(you|u)\b)|could(?!\s+(you|u)\b))\b/i;
+
+/** True for a question asking for information (not a polite request such as "can you turn on ..."). */
+export function isQuestion(text: string): boolean {
+  return text.trim().endsWith("?") ? !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(text) : QUESTION_OPENING.test(text);
+}
+
+/** Pseudo-term added for questions: tools that say they answer "questions" match it. */
+export const QUESTION_TERM = "question";
+
+/**
+ * The lexical query: every segment's terms, each counted once per segment with the segment's
+ * weight, plus QUESTION_TERM when the last user message is a question.
+ */
+export function queryTerms(query: ConversationQuery): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { text, weight } of query.segments) {
+    for (const t of new Set(terms(text))) out.set(t, (out.get(t) ?? 0) + weight);
+  }
+  const current = query.segments[0];
+  if (current && !query.followUp && isQuestion(current.text)) out.set(QUESTION_TERM, (out.get(QUESTION_TERM) ?? 0) + 1);
+  return out;
+}

@@ -1,0 +1,99 @@
+/**
+ * What the selector reads from one OpenAI tool definition: the text fields the lexical ranker indexes,
+ * the short texts ("views") the semantic ranker embeds, and the identity used by the caches.
+ *
+ * Fields (OpenAI function-calling format, JSON Schema parameters): the name split into words, the
+ * description, parameter names, parameter descriptions and enum values, walked recursively through
+ * `properties`, `items`, `anyOf`/`oneOf`/`allOf`.
+ */
+import { createHash } from "node:crypto";
+import type { Tool } from "../protocol/openai.ts";
+import { splitIdentifier } from "./text.ts";
+
+export interface ToolFields {
+  /** The function name split into lower-case words ("HassTurnOn" -> "hass turn on"). */
+  name: string;
+  description: string;
+  /** Phrases quoted in the description: the examples tool authors give ("Use for requests like 'turn on'"). */
+  examples: string;
+  paramNames: string;
+  paramDescriptions: string;
+  enums: string;
+}
+
+export interface ToolDoc {
+  /** The function name, as sent. */
+  name: string;
+  /** SHA-256 hex of the canonical JSON of the tool (sorted keys): identity across requests and restarts. */
+  hash: string;
+  fields: ToolFields;
+  /** Texts embedded for the semantic ranker: the spoken name, the whole description, its sentences and quoted examples. */
+  views: string[];
+}
+
+/** JSON with object keys sorted at every depth, so that key order does not change a tool's identity. */
+export function canonicalJSON(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+}
+
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function walkSchema(schema: unknown, out: { names: string[]; descriptions: string[]; enums: string[] }, depth = 0): void {
+  if (!schema || typeof schema !== "object" || depth > 8) return;
+  const s = schema as Record<string, unknown>;
+  if (Array.isArray(s.enum)) for (const v of s.enum) if (typeof v === "string" || typeof v === "number") out.enums.push(String(v));
+  if (s.properties && typeof s.properties === "object") {
+    for (const [key, sub] of Object.entries(s.properties as Record<string, unknown>)) {
+      out.names.push(key);
+      const description = (sub as Record<string, unknown> | null)?.description;
+      if (typeof description === "string") out.descriptions.push(description);
+      walkSchema(sub, out, depth + 1);
+    }
+  }
+  if (s.items) walkSchema(s.items, out, depth + 1);
+  for (const key of ["anyOf", "oneOf", "allOf"]) if (Array.isArray(s[key])) for (const sub of s[key] as unknown[]) walkSchema(sub, out, depth + 1);
+}
+
+/** Phrases quoted inside a description ('turn on', 'Is the light on?'). */
+function quotedPhrases(description: string): string[] {
+  return [...description.matchAll(/(?<![a-z])['"‘“]([^'"’”]{2,80}?)['"’”](?![a-z])/gi)].map((m) => m[1]!.trim());
+}
+
+/** Sentences of a description, and phrases quoted inside it. */
+function descriptionViews(description: string): string[] {
+  const sentences = description
+    .split(/(?<=[.!?])\s+(?=[A-Z0-9])|\s+\d+\.\s+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 3);
+  return [...sentences, ...quotedPhrases(description)];
+}
+
+/** Changes whenever `views` are built differently, so that cached embeddings of old views are not reused. */
+export const VIEWS_VERSION = 1;
+
+/** Builds the selector's view of `tool`; depends on the tool alone, never on the rest of the list. */
+export function toolDoc(tool: Tool): ToolDoc {
+  const fn = tool.function;
+  const description = typeof fn.description === "string" ? fn.description : "";
+  const schema = { names: [] as string[], descriptions: [] as string[], enums: [] as string[] };
+  walkSchema(fn.parameters, schema);
+  const nameWords = splitIdentifier(fn.name);
+  const views = [...new Set([nameWords.join(" "), description, ...descriptionViews(description)].filter((v) => v.length > 0))];
+  return {
+    name: fn.name,
+    hash: sha256Hex(canonicalJSON(tool)),
+    fields: {
+      name: nameWords.join(" "),
+      description,
+      examples: quotedPhrases(description).join(" "),
+      paramNames: schema.names.join(" "),
+      paramDescriptions: schema.descriptions.join(" "),
+      enums: schema.enums.join(" "),
+    },
+    views,
+  };
+}
