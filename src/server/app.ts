@@ -73,7 +73,11 @@ export function createHandler(runtime: Runtime): (request: Request) => Promise<R
     const cors = corsHeaders(runtime, request);
     const pathname = new URL(request.url).pathname;
     const reject = (err: ProxyError) => errorResponse(err, protocolOf(pathname), { "x-request-id": id, ...cors });
-    if (request.method === "OPTIONS" && cors) return new Response(null, { status: 204, headers: cors });
+    // A CORS preflight is the proxy's to answer (never the upstream's): without the headers for an
+    // origin that is not configured, so the browser refuses.
+    if (request.method === "OPTIONS" && (cors || request.headers.has("access-control-request-method"))) {
+      return new Response(null, { status: 204, headers: { "x-request-id": id, ...cors } });
+    }
     const { config, keys } = runtime.state;
     if (!keys.allows(pathname, request.headers)) {
       return reject(new ProxyError(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.", "invalid_request_error", "invalid_api_key"));

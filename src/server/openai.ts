@@ -1,7 +1,8 @@
 /**
  * The OpenAI-compatible front (OpenAI API reference): chat completions, models, embeddings, and a
- * transparent pass-through of every other `/v1/*` path to the primary upstream. Mounted at the
- * root and again under `server.path_prefix`.
+ * transparent pass-through of every other `/v1/*` path to the primary upstream. Mounted at `/v1`
+ * and again at `server.path_prefix` (PROXY_PATH_PREFIX), which stands in for `/v1`: with `/api/v1`,
+ * a client whose base URL is `http://proxy/api/v1` reaches `/api/v1/chat/completions`.
  */
 import { Elysia, t } from "elysia";
 import { callOptions, runChat } from "../pipeline/index.ts";
@@ -71,19 +72,19 @@ export async function listModels(runtime: Runtime): Promise<ModelEntry[]> {
   return [...seen.values()];
 }
 
-/** The OpenAI routes, mounted under `prefix` ("" for the root). */
+/** The OpenAI routes, mounted at `/v1`, or at `prefix` in its place. Log rows name the `/v1` endpoint either way. */
 export function openaiRoutes(runtime: Runtime, prefix = "") {
-  return new Elysia({ name: `openai:${prefix}`, prefix })
+  return new Elysia({ name: `openai:${prefix}`, prefix: prefix || "/v1" })
     .post(
-      "/v1/chat/completions",
+      "/chat/completions",
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/v1/chat/completions");
         return answer(exchange, () => runChat(runtime.state, exchange, body as ChatCompletionRequest));
       },
       { body: ChatBody, parse: "json" },
     )
-    .get("/v1/models", async () => ({ object: "list", data: await listModels(runtime) }))
-    .get("/v1/models/*", async ({ params }) => {
+    .get("/models", async () => ({ object: "list", data: await listModels(runtime) }))
+    .get("/models/*", async ({ params }) => {
       const id = decodeURIComponent(params["*"]);
       const found = (await listModels(runtime)).find((m) => m.id === id);
       if (found) return found;
@@ -97,7 +98,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       return errorResponse(err, "openai");
     })
     .post(
-      "/v1/embeddings",
+      "/embeddings",
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/v1/embeddings");
         return answer(exchange, async () => {
@@ -111,7 +112,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       { body: EmbeddingsBody, parse: "json" },
     )
     .all(
-      "/v1/*",
+      "/*",
       ({ request, params }) => {
         const exchange = startExchange(runtime, request, `/v1/${params["*"]}`);
         return answer(exchange, async () => {

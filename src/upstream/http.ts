@@ -98,10 +98,14 @@ function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort
 /** Headers that describe the upstream connection, not the body we pass on (fetch already decoded it). */
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "date", "server"];
 
-/** The upstream's response headers minus hop-by-hop and encoding headers. */
+/**
+ * The upstream's response headers minus hop-by-hop and encoding headers, and minus its CORS
+ * headers: CORS is the proxy's policy (`server.cors_origins`), not the upstream's.
+ */
 export function responseHeaders(source: Headers): Headers {
   const headers = new Headers(source);
   for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of [...headers.keys()]) if (name.startsWith("access-control-")) headers.delete(name);
   return headers;
 }
 
