@@ -4,12 +4,13 @@
  */
 import type { Config, UpstreamConfig } from "../config/schema.ts";
 import type { Backend, CallOptions } from "./backend.ts";
+import { OllamaBackend } from "./ollama.ts";
 import { OpenAIBackend } from "./openai.ts";
 
 /** Builds the backend for an upstream's `type`. Other types register here. */
 export const BACKENDS: Record<UpstreamConfig["type"], ((u: UpstreamConfig) => Backend) | undefined> = {
   openai: (u) => new OpenAIBackend(u),
-  ollama: undefined,
+  ollama: (u) => new OllamaBackend(u),
 };
 
 export interface UpstreamHealth {
