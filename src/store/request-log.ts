@@ -44,6 +44,9 @@ const COLUMNS = [
   "selection_ms", "request_body", "response_body",
 ] as const;
 
+/** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */
+const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { stream: 0, retries: 0 };
+
 export interface RequestLogOptions {
   /** Directory holding `llm-proxy.sqlite`; ":memory:" for an in-memory database. */
   dataDir: string;
@@ -108,7 +111,8 @@ export class RequestLog {
           this.insert.run(
             ...COLUMNS.map((c) => {
               const v = row[c];
-              if (v === undefined) return null;
+              // NOT NULL columns: one row without them must not lose the whole batch.
+              if (v === undefined || v === null) return NOT_NULL_DEFAULTS[c] ?? null;
               if (typeof v === "boolean") return v ? 1 : 0;
               if (Array.isArray(v)) return JSON.stringify(v);
               return v;

@@ -1,0 +1,149 @@
+/**
+ * The request log read back with bun:sqlite: one row per request with its figures, bodies only when
+ * log.bodies is on (secrets redacted), retention by age and rows, and a broken log that never fails
+ * a request.
+ */
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { RequestLog, type RequestLogRow } from "../src/store/request-log.ts";
+import { MIGRATIONS } from "../src/store/migrations.ts";
+import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+
+const UPSTREAM_KEY = "sk-upstream-logged-nowhere";
+const INBOUND_KEY = "sk-inbound-logged-nowhere";
+const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "hello log" }];
+
+let upstream: FakeOpenAIUpstream;
+
+beforeAll(() => {
+  upstream = new FakeOpenAIUpstream();
+});
+afterAll(() => upstream.stop());
+
+/** Runs `body` against a proxy started with `config`, then stops the proxy. */
+async function withProxy(config: Record<string, unknown>, body: (proxy: TestProxy, client: OpenAI) => Promise<void>) {
+  const proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, api_key: UPSTREAM_KEY, retry_base_delay_ms: 1, max_retries: 2 }], ...config });
+  const apiKey = (config.auth as { keys?: string[] } | undefined)?.keys?.[0] ?? "client-key";
+  try {
+    await body(proxy, new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey, maxRetries: 0 }));
+  } finally {
+    proxy.stop();
+  }
+}
+
+describe("rows", () => {
+  test("non-streaming, streaming and failed requests each leave one row with their figures", async () => {
+    await withProxy({}, async (proxy, client) => {
+      const plain = await client.chat.completions.create({ model: "fake-model", messages });
+      const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true, stream_options: { include_usage: true } });
+      for await (const _ of stream);
+      upstream.script.push({ status: 502 });
+      await client.chat.completions.create({ model: "fake-model", messages });
+      await client.chat.completions.create({ model: "missing-model", messages }).catch(() => {});
+
+      // Read the file itself, as an operator would, not through the proxy's handle.
+      proxy.runtime.requestLog!.flush();
+      const db = new Database(proxy.runtime.requestLog!.path, { readonly: true });
+      const rows = db.query("SELECT * FROM requests ORDER BY id").all() as (RequestLogRow & { id: number })[];
+      expect((db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
+      expect((db.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(MIGRATIONS.length);
+      db.close();
+
+      expect(rows.length).toBe(4);
+      const [first, second, third, fourth] = rows;
+      expect(first).toMatchObject({
+        endpoint: "/v1/chat/completions", method: "POST", client_model: "fake-model", upstream: "fake", upstream_model: "fake-model",
+        status: 200, stream: 0, retries: 0, error: null, finish_reason: "stop",
+        prompt_tokens: plain.usage!.prompt_tokens, completion_tokens: plain.usage!.completion_tokens,
+        request_body: null, response_body: null,
+      });
+      expect(first!.request_id).toBe(plain._request_id ?? first!.request_id);
+      expect(first!.ttfb_ms!).toBeGreaterThan(0);
+      expect(first!.latency_ms!).toBeGreaterThanOrEqual(first!.ttfb_ms!);
+      expect(first!.ts).toBeGreaterThan(Date.now() - 60_000);
+      expect(second).toMatchObject({ status: 200, stream: 1, finish_reason: "stop", prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number) });
+      expect(third).toMatchObject({ status: 200, retries: 1 });
+      expect(fourth).toMatchObject({ status: 404, client_model: "missing-model", upstream: null, ttfb_ms: null });
+      expect(fourth!.error).toContain("does not exist");
+    });
+  });
+});
+
+describe("bodies", () => {
+  test("are stored when log.bodies is on, with secrets redacted", async () => {
+    await withProxy({ log: { bodies: true }, auth: { keys: [INBOUND_KEY] } }, async (proxy, client) => {
+      const res = await client.chat.completions.create({
+        model: "fake-model",
+        messages: [{ role: "user", content: `keys: ${INBOUND_KEY} and ${UPSTREAM_KEY}` }],
+        metadata: { api_key: "sk-in-a-field-named-api_key" },
+      } as any);
+      const row = proxy.rows().at(-1)!;
+      const request = JSON.parse(row.request_body!);
+      expect(request.model).toBe("fake-model");
+      expect(request.messages[0].content).toBe("keys: *** and ***");
+      expect(request.metadata.api_key).toBe("***");
+      expect(JSON.parse(row.response_body!).choices[0].message.content).toBe(res.choices[0]!.message.content);
+      const all = JSON.stringify(proxy.rows());
+      for (const secret of [INBOUND_KEY, UPSTREAM_KEY, "sk-in-a-field-named-api_key"]) expect(all).not.toContain(secret);
+    });
+  });
+});
+
+describe("retention", () => {
+  const row = (ts: number, n: number): RequestLogRow => ({ ts, request_id: `r${n}`, endpoint: "/v1/chat/completions", method: "POST" });
+  const ids = (log: RequestLog) => (log.db.query("SELECT request_id FROM requests ORDER BY id").all() as { request_id: string }[]).map((r) => r.request_id);
+
+  test("rows older than retention_days are pruned", () => {
+    const log = new RequestLog({ dataDir: ":memory:", retentionDays: 1, retentionRows: 0 });
+    const now = Date.now();
+    log.record(row(now - 3 * 86_400_000, 1));
+    log.record(row(now - 2 * 86_400_000, 2));
+    log.record(row(now - 1000, 3));
+    log.flush();
+    expect(ids(log)).toEqual(["r3"]);
+    log.close();
+  });
+
+  test("only the newest retention_rows rows are kept", () => {
+    const log = new RequestLog({ dataDir: ":memory:", retentionDays: 0, retentionRows: 3 });
+    for (let n = 1; n <= 5; n++) log.record(row(Date.now(), n));
+    log.flush();
+    expect(ids(log)).toEqual(["r3", "r4", "r5"]);
+    log.close();
+  });
+
+  test("migrations are applied once: reopening a database keeps its rows", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-proxy-log-"));
+    try {
+      const first = new RequestLog({ dataDir: dir });
+      first.record(row(Date.now(), 1));
+      first.close();
+      const again = new RequestLog({ dataDir: dir });
+      expect(ids(again)).toEqual(["r1"]);
+      again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a failing log", () => {
+  test("never fails a request; the failures are counted in /health", async () => {
+    await withProxy({}, async (proxy, client) => {
+      proxy.runtime.requestLog!.db.close();
+      const res = await client.chat.completions.create({ model: "fake-model", messages });
+      expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+      const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true });
+      for await (const _ of stream);
+      proxy.runtime.requestLog!.flush();
+      const health = (await (await fetch(`${proxy.url}/health`)).json()) as any;
+      expect(health.request_log.failures).toBeGreaterThanOrEqual(2);
+      expect(health.status).toBe("ok");
+    });
+  });
+});
