@@ -51,7 +51,9 @@ function readDocument(path: string): unknown {
   if (doc.errors.length > 0) {
     const err = doc.errors[0]!;
     const where = err.linePos?.[0] ? `line ${err.linePos[0].line}, column ${err.linePos[0].col}` : "";
-    throw new ConfigError(`${path}: invalid YAML ${where}: ${err.message.split("\n")[0]}`);
+    // The yaml package ends its first line with the position again (" at line 3, column 1:").
+    const what = err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new ConfigError(`${path}: invalid YAML ${where}: ${what}`);
   }
   const value = doc.toJS();
   if (value === null || value === undefined) return {};
@@ -93,7 +95,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     const lines = new Map<string, string>();
     for (const p of problems) {
       const at = keyPath(p.path) || "(root)";
-      if (!lines.has(at)) lines.set(at, `${label}: ${at}: ${p.message.toLowerCase()}, found ${describe(p.value)}`);
+      const expected = p.message === "Expected required property" ? "expected a value (required)" : p.message.toLowerCase();
+      if (!lines.has(at)) lines.set(at, `${label}: ${at}: ${expected}, found ${describe(p.value)}`);
     }
     throw new ConfigError([...lines.values()].join("\n"));
   }
@@ -108,7 +111,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   return { config, path: source };
 }
 
-const SECRET_KEY = /(api_key|keys|authorization|token|secret|password)$/i;
+const SECRET_KEY = /(api[-_]?key|keys|authorization|token|secret|password|cookie)$/i;
 
 /** A deep copy of `config` with every secret-bearing value replaced by "***" (for check-config and logs). */
 export function maskSecrets<T>(config: T): T {
