@@ -1,0 +1,158 @@
+/**
+ * Tool-selection evaluation (`bun run eval:tools`): ranks the queries of a labelled JSONL file
+ * against a tool list with the real selector (Worker embedder, caches) and prints, per mode and for
+ * k = 3, 5, 8, recall@k overall, per source, multi-turn and "all" cases, the mean number of tools
+ * kept (also for no-tool queries), the mean tools-payload token reduction and the selection latency.
+ *
+ * Metrics follow ../shared/datasets/tool-selection/README.md: a hit needs one expected tool kept (all
+ * of them for `"all": true`); recall is over the kept set (ranked tools plus related ones), and
+ * "ranked@k" is the same over the first k ranked tools alone. Tokens: o200k_base, per tool's
+ * minified JSON. Latency: per request, tool embeddings cached, query-embedding cache emptied before
+ * each pass (so every query is embedded), default 50 ms deadline.
+ *
+ * Usage: bun run eval:tools [--data FILE] [--tools FILE]... [--modes hybrid,lexical,semantic]
+ *        [--k 3,5,8] [--model ID] [--models-dir DIR]
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Value } from "@sinclair/typebox/value";
+import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
+import type { ChatMessage, Tool } from "../src/protocol/openai.ts";
+import type { SelectionMode } from "../src/selection/rank.ts";
+import { ToolSelector } from "../src/selection/selector.ts";
+import { resolveSettings } from "../src/selection/settings.ts";
+
+const shared = join(import.meta.dir, "../../shared");
+const { values } = parseArgs({
+  options: {
+    data: { type: "string", default: join(shared, "datasets/tool-selection/dev.jsonl") },
+    tools: { type: "string", multiple: true },
+    modes: { type: "string", default: "hybrid,lexical,semantic" },
+    k: { type: "string", default: "3,5,8" },
+    model: { type: "string", default: "universal-sentence-encoder-lite-en" },
+    "models-dir": { type: "string", default: join(shared, "models") },
+  },
+});
+
+interface Record {
+  id: string;
+  messages: ChatMessage[];
+  expected: string[];
+  all?: boolean;
+  source: string;
+}
+
+const toolFiles = values.tools ?? [join(shared, "datasets/tool-selection/tools/ha-assist.json"), join(shared, "datasets/tool-selection/tools/extra-mcp.json")];
+const tools: Tool[] = toolFiles.flatMap((f) => JSON.parse(readFileSync(f, "utf8")) as Tool[]);
+const records: Record[] = readFileSync(values.data!, "utf8")
+  .split("\n")
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l));
+const dataDir = mkdtempSync(join(tmpdir(), "llm-proxy-eval-"));
+const config = Value.Default(SelectionSchema, { embedding_model: values.model, models_dir: values["models-dir"] }) as SelectionConfig;
+const selector = new ToolSelector({ dataDir, config });
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
+};
+const fmt = (hits: number, n: number) => (n ? (hits / n).toFixed(3) : "-");
+const sourceOf = (r: Record) => r.source.split(":")[0]!;
+
+interface Counter {
+  hits: number;
+  n: number;
+}
+const counter = (): Counter => ({ hits: 0, n: 0 });
+
+async function pass(mode: SelectionMode, k: number) {
+  const settings = resolveSettings({ ...config, mode, keep: k }, []);
+  selector.forgetQueries();
+  const overall = counter();
+  const ranked = counter();
+  const multi = counter();
+  const all = counter();
+  const bySource = new Map<string, Counter>();
+  const ms: number[] = [];
+  let kept = 0;
+  let noToolKept = 0;
+  let noTool = 0;
+  let reduction = 0;
+  let fallbacks = 0;
+  for (const r of records) {
+    const result = (await selector.select({ model: "eval", messages: r.messages, tools }, settings))!;
+    ms.push(result.ms);
+    if (result.mode !== mode) fallbacks++;
+    kept += result.kept.length;
+    reduction += 1 - result.tokensAfter / result.tokensBefore;
+    const names = new Set(result.kept.map((t) => t.function.name));
+    if (r.expected.length === 0) {
+      noTool++;
+      noToolKept += names.size;
+      continue;
+    }
+    const top = new Set(result.decisions.filter((d) => !d.reason.startsWith("called")).sort((a, b) => a.rank - b.rank).slice(0, k).map((d) => d.name));
+    const hitIn = (set: Set<string>) => (r.all ? r.expected.every((e) => set.has(e)) : r.expected.some((e) => set.has(e)));
+    const hit = hitIn(names);
+    const add = (c: Counter, h = hit) => {
+      c.n++;
+      if (h) c.hits++;
+    };
+    add(overall);
+    add(ranked, hitIn(top));
+    if (r.messages.length > 1) add(multi);
+    if (r.all) add(all);
+    if (!bySource.has(sourceOf(r))) bySource.set(sourceOf(r), counter());
+    add(bySource.get(sourceOf(r))!);
+  }
+  return { overall, ranked, multi, all, bySource, ms, kept: kept / records.length, noToolKept: noTool ? noToolKept / noTool : 0, reduction: reduction / records.length, fallbacks };
+}
+
+async function main() {
+  const modes = values.modes!.split(",") as SelectionMode[];
+  const ks = values.k!.split(",").map(Number);
+  // Warm-up: load the model and embed the tool list once (the steady state of a running proxy).
+  if (modes.some((m) => m !== "lexical")) {
+    const loaded = await selector.ready();
+    if (!loaded) console.error("embedding model could not be loaded: hybrid and semantic run lexical-only");
+    const warm = resolveSettings({ ...config, deadline_ms: 60_000 }, []);
+    await selector.select({ model: "eval", messages: [{ role: "user", content: "warm up" }], tools }, warm);
+  }
+  const sources = [...new Set(records.map(sourceOf))];
+  const withExpected = records.filter((r) => r.expected.length > 0).length;
+  console.log(`data: ${values.data} (${records.length} queries, ${withExpected} with expected tools)`);
+  console.log(`tools: ${toolFiles.join(" + ")} (${tools.length} tools); model: ${values.model}`);
+  console.log("");
+  console.log(`| mode | k | recall@k | ranked@k | ${sources.map((s) => `${s}`).join(" | ")} | multi-turn | all | mean kept | kept (no-tool) | token cut | p50 ms | p95 ms | fallbacks |`);
+  console.log(`|---|---:|---:|---:|${sources.map(() => "---:").join("|")}|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const mode of modes) {
+    for (const k of ks) {
+      const r = await pass(mode, k);
+      const cells = [
+        mode,
+        k,
+        fmt(r.overall.hits, r.overall.n),
+        fmt(r.ranked.hits, r.ranked.n),
+        ...sources.map((s) => fmt(r.bySource.get(s)?.hits ?? 0, r.bySource.get(s)?.n ?? 0)),
+        `${fmt(r.multi.hits, r.multi.n)} (${r.multi.n})`,
+        `${fmt(r.all.hits, r.all.n)} (${r.all.n})`,
+        r.kept.toFixed(1),
+        r.noToolKept.toFixed(1),
+        `${(r.reduction * 100).toFixed(1)}%`,
+        pct(r.ms, 50).toFixed(2),
+        pct(r.ms, 95).toFixed(2),
+        r.fallbacks,
+      ];
+      console.log(`| ${cells.join(" | ")} |`);
+    }
+  }
+}
+
+try {
+  await main();
+} finally {
+  selector.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,127 @@
+/**
+ * The main-thread side of the embedding Worker (embed-worker.ts): starts it, loads the model, and
+ * sends it one batch at a time from a bounded queue. A full queue or a model that failed to load
+ * rejects at once, so callers can fall back to lexical ranking instead of waiting.
+ */
+import type { WorkerReply, WorkerRequest } from "./embed-worker.ts";
+
+/** Turns texts into L2-normalised vectors. */
+export interface Embedder {
+  /** Model id; part of the embedding cache key. */
+  readonly model: string;
+  /** "loading" until the model answered, then "ready" or "failed". */
+  readonly status: "loading" | "ready" | "failed";
+  /** Resolves true once the model is loaded, false when it cannot be. */
+  ready(): Promise<boolean>;
+  /** @throws EmbedderUnavailable when the model failed or the queue is full; Error when inference fails */
+  embed(texts: string[]): Promise<Float32Array[]>;
+  close(): void;
+}
+
+export class EmbedderUnavailable extends Error {
+  override name = "EmbedderUnavailable";
+}
+
+export interface WorkerEmbedderOptions {
+  /** transformers.js model id, e.g. "Xenova/all-MiniLM-L6-v2". */
+  model: string;
+  /** Folder holding `<model>/`; when set, nothing is downloaded. */
+  modelsDir?: string;
+  /** Where downloaded models are kept. */
+  cacheDir: string;
+  /** ONNX weights variant: "q8" (model_quantized.onnx), "fp32", ... */
+  dtype: string;
+  /** Batches waiting beyond the one in flight (default 32). */
+  maxQueue?: number;
+}
+
+interface Job {
+  texts: string[];
+  resolve: (vectors: Float32Array[]) => void;
+  reject: (err: Error) => void;
+}
+
+/** Runs the model in a Worker thread; see the module comment. */
+export class WorkerEmbedder implements Embedder {
+  readonly model: string;
+  status: "loading" | "ready" | "failed" = "loading";
+  /** Why loading failed, when it did. */
+  failure: string | undefined;
+  private readonly worker: Worker;
+  private readonly queue: Job[] = [];
+  private inFlight: (Job & { id: number }) | undefined;
+  private nextId = 1;
+  private readonly loaded: Promise<boolean>;
+  private readonly maxQueue: number;
+
+  constructor(options: WorkerEmbedderOptions) {
+    this.model = options.model;
+    this.maxQueue = options.maxQueue ?? 32;
+    this.worker = new Worker(new URL("./embed-worker.ts", import.meta.url).href);
+    this.worker.unref?.();
+    let settle: (ok: boolean) => void = () => {};
+    this.loaded = new Promise((resolve) => (settle = resolve));
+    this.worker.onmessage = (event: MessageEvent<WorkerReply>) => {
+      const msg = event.data;
+      if (msg.type === "ready") {
+        this.status = "ready";
+        settle(true);
+      } else if (msg.type === "failed") {
+        this.fail(msg.message);
+        settle(false);
+      } else this.answer(msg);
+    };
+    this.worker.onerror = (event) => {
+      this.fail(event.message ?? "embedding worker crashed");
+      settle(false);
+    };
+    const init: WorkerRequest = { type: "init", model: options.model, modelsDir: options.modelsDir || undefined, cacheDir: options.cacheDir, dtype: options.dtype };
+    this.worker.postMessage(init);
+  }
+
+  ready(): Promise<boolean> {
+    return this.loaded;
+  }
+
+  embed(texts: string[]): Promise<Float32Array[]> {
+    if (this.status === "failed") return Promise.reject(new EmbedderUnavailable(`embedding model ${this.model} is not available`));
+    if (texts.length === 0) return Promise.resolve([]);
+    if (this.queue.length >= this.maxQueue) return Promise.reject(new EmbedderUnavailable("embedding queue is full"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ texts, resolve, reject });
+      void this.loaded.then(() => this.pump());
+    });
+  }
+
+  close(): void {
+    this.fail("embedder closed");
+    this.worker.terminate();
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.status !== "ready") return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.inFlight = { ...job, id: this.nextId++ };
+    const request: WorkerRequest = { type: "embed", id: this.inFlight.id, texts: job.texts };
+    this.worker.postMessage(request);
+  }
+
+  private answer(msg: Extract<WorkerReply, { type: "vectors" | "error" }>): void {
+    const job = this.inFlight;
+    if (!job || job.id !== msg.id) return;
+    this.inFlight = undefined;
+    if (msg.type === "error") job.reject(new Error(msg.message));
+    else job.resolve(job.texts.map((_, i) => msg.data.subarray(i * msg.dim, (i + 1) * msg.dim)));
+    this.pump();
+  }
+
+  private fail(message: string): void {
+    if (this.status !== "failed") this.failure = message;
+    this.status = "failed";
+    const err = new EmbedderUnavailable(`embedding model ${this.model} is not available: ${message}`);
+    for (const job of this.queue.splice(0)) job.reject(err);
+    this.inFlight?.reject(err);
+    this.inFlight = undefined;
+  }
+}

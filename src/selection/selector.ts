@@ -1,0 +1,276 @@
+/**
+ * The tool selector service: long-lived (it outlives config reloads, hung on the Runtime), owning
+ * the embedding Worker and the caches. `select()` ranks one request's tools and decides which to
+ * keep; it never throws for a ranking problem and never waits for embeddings longer than the
+ * request's deadline: then, or when the model is missing, the lexical ranking alone is used.
+ *
+ * Caches: tool documents by the tool's JSON (LRU), tool-set indexes by the tools' hashes (LRU),
+ * tool view embeddings in memory and in SQLite (cache.ts; new tools are embedded in one batch),
+ * query embeddings by text (LRU).
+ */
+import { join } from "node:path";
+import type { SelectionConfig } from "../config/schema.ts";
+import type { ChatCompletionRequest, Tool } from "../protocol/openai.ts";
+import { embeddingKey, EmbeddingStore, Lru } from "./cache.ts";
+import { WorkerEmbedder, type Embedder } from "./embedder.ts";
+import { LexicalIndex } from "./lexical.ts";
+import { buildQuery } from "./query.ts";
+import { decide, scoreTools, type ToolDecision, type ToolSetIndex } from "./rank.ts";
+import { relatedTools } from "./related.ts";
+import type { ResolvedSettings } from "./settings.ts";
+import { toolTokens } from "./tokens.ts";
+import { toolDoc, type ToolDoc } from "./tool-doc.ts";
+
+export interface SelectionResult {
+  /** The kept tools: the request's own objects, in the request's order. */
+  kept: Tool[];
+  /** One per tool, in the request's order. */
+  decisions: ToolDecision[];
+  /** What ran: hybrid | lexical | semantic | off | skipped (min_tools) | lexical (deadline) | lexical (model unavailable) | ... */
+  mode: string;
+  /** Time spent selecting, ms. */
+  ms: number;
+  /** o200k_base tokens of the tools received and kept (sum over the tools' minified JSON). */
+  tokensBefore: number;
+  tokensAfter: number;
+}
+
+export interface ToolSelectorOptions {
+  dataDir: string;
+  config: SelectionConfig;
+  /** Replaces the Worker embedder (tests, benchmarks). */
+  embedder?: Embedder;
+}
+
+interface IndexEntry {
+  index: ToolSetIndex;
+  /** Per tool, its view embeddings, once known. */
+  views?: Float32Array[][];
+  /** In-flight embedding of the tools' views. */
+  pending?: Promise<Float32Array[][] | undefined>;
+}
+
+const DEADLINE = Symbol("deadline");
+
+export class ToolSelector {
+  private config: SelectionConfig;
+  private embedder: Embedder | undefined;
+  private readonly store: EmbeddingStore;
+  private readonly docs = new Lru<string, ToolDoc>(4096);
+  private readonly indexes = new Lru<string, IndexEntry>(32);
+  private readonly toolViews = new Lru<string, Float32Array[]>(4096);
+  private queries: Lru<string, Float32Array>;
+  private warned = false;
+  private readonly dataDir: string;
+
+  /** @throws when the data directory cannot hold the embedding store */
+  constructor(options: ToolSelectorOptions) {
+    this.dataDir = options.dataDir;
+    this.config = options.config;
+    this.store = new EmbeddingStore(options.dataDir);
+    this.queries = new Lru(Math.max(1, options.config.query_cache_size));
+    this.embedder = options.embedder;
+  }
+
+  /** Applies a reloaded `selection` section; a new model (or models_dir, dtype) restarts the Worker. */
+  configure(config: SelectionConfig): void {
+    const old = this.config;
+    this.config = config;
+    if (config.query_cache_size !== old.query_cache_size) this.queries = new Lru(Math.max(1, config.query_cache_size));
+    const modelChanged = config.embedding_model !== old.embedding_model || config.models_dir !== old.models_dir || config.dtype !== old.dtype;
+    if (modelChanged && this.embedder instanceof WorkerEmbedder) this.useEmbedder(undefined);
+  }
+
+  /** Replaces the embedder (closing the old one); undefined means: start the configured one when first needed. */
+  useEmbedder(embedder: Embedder | undefined): void {
+    this.embedder?.close();
+    this.embedder = embedder;
+    this.warned = false;
+    // Indexes hold the old model's embeddings; they are rebuilt cheaply.
+    this.indexes.clear();
+    this.queries.clear();
+  }
+
+  /** The embedder's state, for health and tests. */
+  get embedderStatus(): "none" | Embedder["status"] {
+    return this.embedder?.status ?? "none";
+  }
+
+  /** Starts the embedder if needed; resolves once it has loaded (true) or failed (false). */
+  async ready(): Promise<boolean> {
+    return (await this.currentEmbedder()?.ready()) ?? false;
+  }
+
+  /**
+   * Ranks `request.tools` and decides which to keep.
+   * @returns undefined when the request carries no tools
+   */
+  async select(request: ChatCompletionRequest, settings: ResolvedSettings): Promise<SelectionResult | undefined> {
+    const started = performance.now();
+    const tools = request.tools;
+    if (!Array.isArray(tools) || tools.length === 0) return undefined;
+    const entry = this.indexFor(tools);
+    const { index } = entry;
+    const query = buildQuery(Array.isArray(request.messages) ? request.messages : []);
+    const tokensP = toolTokens(tools, index.docs.map((d) => d.hash));
+
+    let mode: string = settings.mode;
+    let toolViews: Float32Array[][] | undefined;
+    let queryVectors: Float32Array[] | undefined;
+    const skipped = settings.mode === "off" || tools.length <= settings.min_tools;
+    if (skipped) mode = settings.mode === "off" ? "off" : "skipped (min_tools)";
+    else if (settings.mode !== "lexical") {
+      const semantic = await this.embeddings(entry, query.segments.map((s) => s.text), settings.deadline_ms);
+      if (typeof semantic === "string") mode = `lexical (${semantic})`;
+      else [toolViews, queryVectors] = semantic;
+    }
+    const effective = mode === settings.mode ? settings.mode : "lexical";
+    const scores = scoreTools(index, query, skipped ? "lexical" : effective, toolViews, queryVectors);
+    const tokens = await tokensP;
+    const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : effective }, toolChoice: request.tool_choice, tokens });
+    const kept = tools.filter((_, i) => decisions[i]!.kept);
+    const sum = (keptOnly: boolean) => tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
+    return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true) };
+  }
+
+  /** Stops the Worker and closes the store. */
+  close(): void {
+    this.embedder?.close();
+    this.embedder = undefined;
+    this.store.close();
+  }
+
+  /** The embedder, started on first use so that proxies that never see tools never load a model. */
+  private currentEmbedder(): Embedder | undefined {
+    if (this.embedder) return this.embedder;
+    const c = this.config;
+    const perModel = Object.values(c.models).some((m) => m.mode === "hybrid" || m.mode === "semantic");
+    if (c.mode !== "hybrid" && c.mode !== "semantic" && !perModel) return undefined;
+    this.embedder = new WorkerEmbedder({ model: c.embedding_model, modelsDir: c.models_dir || undefined, cacheDir: join(this.dataDir, "models"), dtype: c.dtype, maxQueue: c.queue_size });
+    return this.embedder;
+  }
+
+  private docFor(tool: Tool): ToolDoc {
+    const json = JSON.stringify(tool);
+    let doc = this.docs.get(json);
+    if (!doc) this.docs.set(json, (doc = toolDoc(tool)));
+    return doc;
+  }
+
+  private indexFor(tools: Tool[]): IndexEntry {
+    const docs = tools.map((t) => this.docFor(t));
+    const key = docs.map((d) => d.hash).join(",");
+    let entry = this.indexes.get(key);
+    if (!entry) {
+      entry = { index: { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)) } };
+      this.indexes.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Warns once per embedder that selection runs lexical-only. */
+  private warn(reason: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    console.warn(`llm-proxy: tool selection runs lexical-only: ${reason}`);
+  }
+
+  /**
+   * The tools' view embeddings and the query segments' embeddings, or why there are none
+   * ("deadline", "model loading", "model unavailable", "embedding failed").
+   */
+  private async embeddings(entry: IndexEntry, texts: string[], deadlineMs: number): Promise<[Float32Array[][], Float32Array[]] | string> {
+    const embedder = this.currentEmbedder();
+    if (!embedder) return "no embedding model";
+    if (embedder.status === "failed") {
+      const failure = (embedder as { failure?: string }).failure;
+      this.warn(`embedding model ${embedder.model} could not be loaded${failure ? ` (${failure})` : ""}`);
+      return "model unavailable";
+    }
+    if (embedder.status === "loading" && !entry.views) {
+      // Start the tool batch now so it is ready when the model is.
+      entry.pending ??= this.embedTools(entry, embedder);
+      return "model loading";
+    }
+    const work = Promise.all([entry.views ?? (entry.pending ??= this.embedTools(entry, embedder)), this.embedQueries(texts, embedder)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<typeof DEADLINE>((resolve) => (timer = setTimeout(() => resolve(DEADLINE), deadlineMs)));
+    try {
+      const result = await Promise.race([work, deadline]);
+      if (result === DEADLINE) return "deadline";
+      const [views, queries] = result;
+      if (!views || !queries) return "embedding failed";
+      return [views, queries];
+    } finally {
+      clearTimeout(timer);
+      work.catch(() => undefined);
+    }
+  }
+
+  /** Loads the tools' view embeddings from memory or SQLite and embeds the missing ones in one batch. */
+  private async embedTools(entry: IndexEntry, embedder: Embedder): Promise<Float32Array[][] | undefined> {
+    try {
+      const { docs } = entry.index;
+      const keys = docs.map((d) => embeddingKey(embedder.model, d.hash));
+      const views = keys.map((k) => {
+        const known = this.toolViews.get(k) ?? this.store.get(k);
+        if (known) this.toolViews.set(k, known);
+        return known;
+      });
+      const missing = docs.map((_, i) => i).filter((i) => !views[i]);
+      if (missing.length > 0) {
+        const texts = missing.flatMap((i) => docs[i]!.views);
+        const vectors = await embedder.embed(texts);
+        let at = 0;
+        const fresh = missing.map((i) => {
+          const n = docs[i]!.views.length;
+          const own = vectors.slice(at, at + n).map((v) => Float32Array.from(v));
+          at += n;
+          views[i] = own;
+          this.toolViews.set(keys[i]!, own);
+          return { key: keys[i]!, vectors: own };
+        });
+        this.store.putMany(fresh);
+      }
+      if (this.embedder !== embedder) return undefined;
+      entry.views = views as Float32Array[][];
+      return entry.views;
+    } catch {
+      entry.pending = undefined;
+      return undefined;
+    }
+  }
+
+  /** Query segment embeddings through the LRU; undefined when the embedder failed. */
+  private async embedQueries(texts: string[], embedder: Embedder): Promise<Float32Array[] | undefined> {
+    const known = new Map<string, Float32Array>();
+    for (const t of texts) {
+      const v = this.queries.get(t);
+      if (v) known.set(t, v);
+    }
+    const missing = [...new Set(texts.filter((t) => !known.has(t)))];
+    if (missing.length > 0) {
+      try {
+        const vectors = await embedder.embed(missing);
+        missing.forEach((t, i) => {
+          const v = Float32Array.from(vectors[i]!);
+          known.set(t, v);
+          this.queries.set(t, v);
+        });
+      } catch {
+        return undefined;
+      }
+    }
+    return texts.map((t) => known.get(t)!);
+  }
+
+  /** Empties the query-embedding LRU (the eval measures cold queries this way). */
+  forgetQueries(): void {
+    this.queries.clear();
+  }
+
+  /** Counters for tests and the eval: stored tool embeddings. */
+  get storedEmbeddings(): number {
+    return this.store.count();
+  }
+}

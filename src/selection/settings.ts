@@ -1,0 +1,32 @@
+/**
+ * Resolves the tool-selection settings of one request: the global `selection` section with the
+ * first `selection.models` entry whose glob matches the model name (the client's name or the
+ * upstream's) applied on top. Scalars are replaced; `always` and `never` lists add up.
+ */
+import type { SelectionConfig } from "../config/schema.ts";
+import { matchesAny, type SelectionSettings } from "./rank.ts";
+
+export interface ResolvedSettings extends SelectionSettings {
+  deadline_ms: number;
+}
+
+/** @param modelNames names the request's model goes by, e.g. [client model, upstream model] */
+export function resolveSettings(config: SelectionConfig, modelNames: readonly (string | null | undefined)[]): ResolvedSettings {
+  const base: ResolvedSettings = {
+    mode: config.mode,
+    keep: config.keep,
+    min_tools: config.min_tools,
+    min_score: config.min_score,
+    max_tool_tokens: config.max_tool_tokens,
+    always: config.always,
+    never: config.never,
+    related: config.related,
+    deadline_ms: config.deadline_ms,
+  };
+  const names = modelNames.filter((n): n is string => typeof n === "string" && n.length > 0);
+  const entry = Object.entries(config.models).find(([glob]) => names.some((n) => matchesAny(n, [glob])));
+  if (!entry) return base;
+  const { always, never, ...scalars } = entry[1];
+  const defined = Object.fromEntries(Object.entries(scalars).filter(([, v]) => v !== undefined));
+  return { ...base, ...defined, always: [...base.always, ...(always ?? [])], never: [...base.never, ...(never ?? [])] };
+}
