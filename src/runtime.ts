@@ -5,6 +5,7 @@
  */
 import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
+import { ToolSelector } from "./selection/selector.ts";
 import { KeyCheck } from "./server/auth.ts";
 import { RequestLog } from "./store/request-log.ts";
 import { Upstreams } from "./upstream/registry.ts";
@@ -14,6 +15,8 @@ export interface RuntimeState {
   readonly configPath: string | undefined;
   readonly upstreams: Upstreams;
   readonly keys: KeyCheck;
+  /** The long-lived tool selector (the same object across reloads). */
+  readonly selector?: ToolSelector;
 }
 
 function buildState(loaded: LoadedConfig): RuntimeState {
@@ -23,6 +26,8 @@ function buildState(loaded: LoadedConfig): RuntimeState {
 export class Runtime {
   state: RuntimeState;
   readonly requestLog: RequestLog | undefined;
+  /** Tool selection: embedding Worker and caches, kept across reloads. */
+  readonly selector: ToolSelector;
   readonly startedAt = Date.now();
 
   /** @throws when the request log's data directory cannot be opened */
@@ -30,8 +35,9 @@ export class Runtime {
     loaded: LoadedConfig,
     private readonly loadOptions: LoadOptions = {},
   ) {
-    this.state = buildState(loaded);
     const { config } = loaded;
+    this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
+    this.state = { ...buildState(loaded), selector: this.selector };
     this.requestLog = config.log.requests
       ? new RequestLog({
           dataDir: config.data_dir,
@@ -47,11 +53,14 @@ export class Runtime {
    * @throws ConfigError, leaving the running config in place
    */
   reload(): RuntimeState {
-    this.state = buildState(loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path }));
+    const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
+    this.selector.configure(loaded.config.selection);
+    this.state = { ...buildState(loaded), selector: this.selector };
     return this.state;
   }
 
   close(): void {
+    this.selector.close();
     this.requestLog?.close();
   }
 }

@@ -6,6 +6,7 @@
  * Default upstream (the first in `upstreams`, created when the file has none):
  *   OPENAI_API_KEY | API_KEY, OPENAI_API_URL | OPENAI_BASE_URL | BASE_URL.
  * Every upstream: REQUEST_TIMEOUT | TIMEOUT, MAX_RETRIES, BASE_RETRY_DELAY, RATE_LIMIT_WAIT.
+ * Tool selection: TOOLS_TO_KEEP, LLM_PROXY_EMBEDDING_MODEL, LLM_PROXY_MODELS_DIR.
  * Durations accept "250ms", "30s", "2m"; a bare number means seconds, as in the tools these names
  * come from.
  */
@@ -43,6 +44,16 @@ export function applyEnv(doc: Record<string, any>, env: Env): void {
   if (prefix) server.path_prefix = prefix.replace(/\/+$/, "");
   const dataDir = first(env, "LLM_PROXY_DATA_DIR");
   if (dataDir) doc.data_dir = dataDir;
+
+  const keep = first(env, "TOOLS_TO_KEEP");
+  const embeddingModel = first(env, "LLM_PROXY_EMBEDDING_MODEL");
+  const modelsDir = first(env, "LLM_PROXY_MODELS_DIR");
+  if (keep || embeddingModel || modelsDir) {
+    const selection = (doc.selection ??= {});
+    if (keep) selection.keep = keep;
+    if (embeddingModel) selection.embedding_model = embeddingModel;
+    if (modelsDir) selection.models_dir = modelsDir;
+  }
 
   const apiKey = first(env, "OPENAI_API_KEY", "API_KEY");
   const baseUrl = first(env, "OPENAI_API_URL", "OPENAI_BASE_URL", "BASE_URL");

@@ -46,6 +46,59 @@ const AliasTarget = T.Union([
   T.Object({ upstream: T.Optional(T.String()), model: T.String() }, { additionalProperties: false }),
 ]);
 
+const SelectionMode = T.Union([T.Literal("hybrid"), T.Literal("lexical"), T.Literal("semantic"), T.Literal("off")]);
+
+/** Tool-selection settings a model may override (docs/tool-selection.md). */
+export const SelectionOverrideSchema = T.Object(
+  {
+    mode: T.Optional(SelectionMode),
+    keep: T.Optional(T.Integer({ minimum: 1 })),
+    min_tools: T.Optional(T.Integer({ minimum: 0 })),
+    min_score: T.Optional(T.Number({ minimum: 0 })),
+    max_tool_tokens: T.Optional(T.Integer({ minimum: 0 })),
+    always: T.Optional(T.Array(T.String())),
+    never: T.Optional(T.Array(T.String())),
+    related: T.Optional(T.Boolean()),
+    deadline_ms: T.Optional(T.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const SelectionSchema = T.Object(
+  {
+    /** hybrid (lexical + semantic), lexical, semantic, or off (forward every tool). */
+    mode: T.Union([T.Literal("hybrid"), T.Literal("lexical"), T.Literal("semantic"), T.Literal("off")], { default: "hybrid" }),
+    /** Best-ranked tools kept (env TOOLS_TO_KEEP); related tools come along. */
+    keep: T.Integer({ minimum: 1, default: 5 }),
+    /** Requests with at most this many tools are left alone. */
+    min_tools: T.Integer({ minimum: 0, default: 8 }),
+    /** Ranked tools with a fused score (0..1) below this are dropped. */
+    min_score: T.Number({ minimum: 0, default: 0 }),
+    /** Token budget (o200k_base) for the kept tools; 0 = none. */
+    max_tool_tokens: T.Integer({ minimum: 0, default: 0 }),
+    /** Tool-name globs always kept / never kept. */
+    always: Strings,
+    never: Strings,
+    /** Keep opposites (TurnOn/TurnOff) and the best tool's family together. */
+    related: T.Boolean({ default: true }),
+    /** Wait at most this long for embeddings, then rank lexically. */
+    deadline_ms: T.Integer({ minimum: 0, default: 50 }),
+    /** transformers.js feature-extraction model id (env LLM_PROXY_EMBEDDING_MODEL). */
+    embedding_model: T.String({ default: "Xenova/all-MiniLM-L6-v2" }),
+    /** Folder holding `<embedding_model>/` for offline installs; when set, nothing is downloaded (env LLM_PROXY_MODELS_DIR). */
+    models_dir: T.String({ default: "" }),
+    /** ONNX weights variant: q8 (model_quantized.onnx), fp32, fp16, ... */
+    dtype: T.String({ default: "q8" }),
+    /** Embedding batches allowed to wait; more fall back to lexical. */
+    queue_size: T.Integer({ minimum: 1, default: 32 }),
+    /** Query embeddings kept in memory. */
+    query_cache_size: T.Integer({ minimum: 0, default: 1024 }),
+    /** Per-model overrides keyed by a glob on the model name; the first match applies, lists add up. */
+    models: T.Record(T.String(), SelectionOverrideSchema, { default: {} }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = T.Object(
   {
     server: T.Object(
@@ -84,6 +137,7 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    selection: SelectionSchema,
     upstreams: T.Array(UpstreamSchema, { default: [] }),
     models: T.Object(
       {
@@ -101,4 +155,5 @@ export const ConfigSchema = T.Object(
 
 export type Config = Static<typeof ConfigSchema>;
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
+export type SelectionConfig = Static<typeof SelectionSchema>;
 export type AliasTargetConfig = Static<typeof AliasTarget>;

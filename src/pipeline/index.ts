@@ -11,6 +11,7 @@ import type { RuntimeState } from "../runtime.ts";
 import { ProxyError } from "../server/errors.ts";
 import type { Exchange } from "./exchange.ts";
 import { resolveModel, type Target } from "./resolve.ts";
+import { selectTools } from "./select-tools.ts";
 import { tapReply } from "./tap.ts";
 
 export interface ChatContext {
@@ -27,7 +28,7 @@ export interface ChatStage {
 }
 
 /** The stages, in order. */
-export const STAGES: ChatStage[] = [];
+export const STAGES: ChatStage[] = [selectTools];
 
 const warned = new Set<string>();
 
