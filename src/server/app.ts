@@ -7,6 +7,7 @@ import { Elysia } from "elysia";
 import type { Runtime } from "../runtime.ts";
 import { checkBodyLimit } from "./body-limit.ts";
 import { errorResponse, paramName, ProxyError, protocolOf } from "./errors.ts";
+import { adminRoutes } from "./admin.ts";
 import { healthRoutes } from "./health.ts";
 import { ollamaRoutes } from "./ollama.ts";
 import { openaiRoutes } from "./openai.ts";
@@ -44,6 +45,7 @@ export function createApp(runtime: Runtime) {
   const app = new Elysia({ name: "llm-proxy", normalize: false })
     .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(new URL(request.url).pathname)))
     .use(healthRoutes(runtime))
+    .use(adminRoutes(runtime))
     .use(openaiRoutes(runtime))
     .use(ollamaRoutes(runtime));
   return prefix ? app.use(openaiRoutes(runtime, prefix)) : app;

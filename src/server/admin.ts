@@ -1,0 +1,45 @@
+/**
+ * Admin routes (auth as every non-/health route, enforced by the server wrapper).
+ *
+ * `POST /admin/tools/rank`: takes a chat request (`messages`, `tools`, optional `model` and
+ * `tool_choice`) and returns every tool with its lexical, semantic and fused scores, its rank and
+ * the keep/drop decision with its reason, under the settings that apply to `model` — for users
+ * tuning their selection setup. Nothing is sent upstream.
+ */
+import { Elysia, t } from "elysia";
+import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import type { Runtime } from "../runtime.ts";
+import { resolveSettings } from "../selection/settings.ts";
+
+const RankBody = t.Object(
+  {
+    model: t.Optional(t.String()),
+    messages: t.Array(t.Object({ role: t.String() }, { additionalProperties: true }), { minItems: 1 }),
+    tools: t.Array(t.Object({ type: t.String(), function: t.Object({ name: t.String() }, { additionalProperties: true }) }, { additionalProperties: true }), { minItems: 1 }),
+  },
+  { additionalProperties: true },
+);
+
+const round = (x: number | null) => (x === null ? null : Math.round(x * 10_000) / 10_000);
+
+export function adminRoutes(runtime: Runtime) {
+  return new Elysia({ name: "admin" }).post(
+    "/admin/tools/rank",
+    async ({ body }) => {
+      const request = body as unknown as ChatCompletionRequest;
+      const settings = resolveSettings(runtime.state.config.selection, [request.model]);
+      const result = (await runtime.selector.select(request, settings))!;
+      return {
+        mode: result.mode,
+        selection_ms: Math.round(result.ms * 100) / 100,
+        settings,
+        kept: result.kept.length,
+        total: request.tools!.length,
+        tool_tokens_before: result.tokensBefore,
+        tool_tokens_after: result.tokensAfter,
+        tools: result.decisions.map((d) => ({ name: d.name, rank: d.rank, lexical: round(d.lexical), semantic: round(d.semantic), fused: round(d.fused), kept: d.kept, reason: d.reason })),
+      };
+    },
+    { body: RankBody, parse: "json" },
+  );
+}

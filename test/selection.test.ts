@@ -1,0 +1,301 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Value } from "@sinclair/typebox/value";
+import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
+import type { Tool } from "../src/protocol/openai.ts";
+import type { Embedder } from "../src/selection/embedder.ts";
+import { fuse, normaliseByMax, normaliseMinMax } from "../src/selection/fusion.ts";
+import { LexicalIndex } from "../src/selection/lexical.ts";
+import { buildQuery, isQuestion, queryTerms } from "../src/selection/query.ts";
+import { decide, scoreTools, type SelectionSettings, type ToolSetIndex } from "../src/selection/rank.ts";
+import { areOpposites, relatedTools } from "../src/selection/related.ts";
+import { ToolSelector } from "../src/selection/selector.ts";
+import { resolveSettings } from "../src/selection/settings.ts";
+import { splitIdentifier, stem } from "../src/selection/text.ts";
+import { canonicalJSON, toolDoc } from "../src/selection/tool-doc.ts";
+
+const tool = (name: string, description: string, properties: Record<string, unknown> = {}): Tool => ({
+  type: "function",
+  function: { name, description, parameters: { type: "object", properties } },
+});
+
+const TOOLS: Tool[] = [
+  tool("HassTurnOn", "Turns on a device or entity. Use for requests like 'turn on', 'activate'.", { name: { type: "string" } }),
+  tool("HassTurnOff", "Turns off a device or entity. Use for requests like 'turn off', 'deactivate'.", { name: { type: "string" } }),
+  tool("HassLightSet", "Sets the brightness or color of a light", { brightness: { type: "integer", description: "Brightness percentage" }, color: { type: "string" } }),
+  tool("HassStartTimer", "Starts a timer", { minutes: { type: "integer", description: "Number of minutes" } }),
+  tool("HassCancelTimer", "Cancels a timer"),
+  tool("HassPauseTimer", "Pauses a running timer"),
+  tool("HassUnpauseTimer", "Resumes a paused timer"),
+  tool("GetLiveContext", "Provides real-time information about the current state of devices. Use for answering questions about current conditions."),
+  tool("mcp_weather_get_forecast", "Get the weather forecast for a location: temperature, rain and wind.", { location: { type: "string" }, units: { type: "string", enum: ["metric", "imperial"] } }),
+  tool("mcp_notes_create_note", "Create a new note with a title and body."),
+];
+
+function indexOf(tools: Tool[]): ToolSetIndex {
+  const docs = tools.map((t) => toolDoc(t));
+  return { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)) };
+}
+
+const SETTINGS: SelectionSettings = { mode: "lexical", keep: 2, min_tools: 3, min_score: 0, max_tool_tokens: 0, always: [], never: [], related: false };
+
+function rank(text: string, tools = TOOLS) {
+  const index = indexOf(tools);
+  const query = buildQuery([{ role: "user", content: text }]);
+  const scores = scoreTools(index, query, "lexical");
+  return index.docs.map((d, i) => ({ name: d.name, score: scores[i]!.fused })).sort((a, b) => b.score - a.score).map((x) => x.name);
+}
+
+describe("text", () => {
+  test("identifiers split on camelCase, snake_case and digits; stems fold inflections", () => {
+    expect(splitIdentifier("HassTurnOn")).toEqual(["hass", "turn", "on"]);
+    expect(splitIdentifier("mcp_web_search")).toEqual(["mcp", "web", "search"]);
+    expect(splitIdentifier("getHTTPResponse2")).toEqual(["get", "http", "response", "2"]);
+    expect(stem("lights")).toBe(stem("light"));
+    expect(stem("paused")).toBe(stem("pause"));
+    expect(stem("running")).toBe("run");
+    expect(stem("timers")).toBe("timer");
+  });
+});
+
+describe("lexical ranking (BM25F)", () => {
+  test("name, description, parameter and enum words all count", () => {
+    expect(rank("turn off the kitchen light")[0]).toBe("HassTurnOff");
+    expect(rank("set the brightness to 50 percent")[0]).toBe("HassLightSet");
+    expect(rank("pause the pizza timer")[0]).toBe("HassPauseTimer");
+    expect(rank("show it in imperial")[0]).toBe("mcp_weather_get_forecast");
+  });
+
+  test("questions reach tools that answer questions", () => {
+    expect(isQuestion("is the garage door open?")).toBe(true);
+    expect(isQuestion("can you turn on the light?")).toBe(false);
+    expect(rank("is the garage door open?")[0]).toBe("GetLiveContext");
+  });
+
+  test("a word no tool has scores nothing", () => {
+    const index = indexOf(TOOLS);
+    const scores = index.lexical.score(new Map([["xylophone", 1]]));
+    expect([...scores].every((s) => s === 0)).toBe(true);
+  });
+});
+
+describe("fusion", () => {
+  test("normalises each ranking to [0, 1] and weights them", () => {
+    expect([...normaliseByMax(Float64Array.from([2, 1, 0]))]).toEqual([1, 0.5, 0]);
+    expect([...normaliseMinMax(Float64Array.from([0.2, 0.6, 0.4]))].map((x) => +x.toFixed(2))).toEqual([0, 1, 0.5]);
+    const fused = fuse(Float64Array.from([1, 0]), Float64Array.from([0, 1]), 0.6);
+    expect([...fused].map((x) => +x.toFixed(2))).toEqual([0.6, 0.4]);
+    expect(fuse(Float64Array.from([1, 0]), undefined)).toEqual(Float64Array.from([1, 0]));
+  });
+});
+
+describe("conversation query", () => {
+  test("a short or affirmative follow-up leans on the turns before it", () => {
+    const q = buildQuery([
+      { role: "user", content: "is the back door locked?" },
+      { role: "assistant", content: "No. Do you want me to lock it?" },
+      { role: "user", content: "yes please" },
+    ]);
+    expect(q.followUp).toBe(true);
+    expect(q.segments[0]!.text).toBe("yes please");
+    expect(q.segments[1]!.weight).toBeGreaterThan(0.5);
+    expect(queryTerms(q).get("lock")).toBeGreaterThan(0.5);
+  });
+
+  test("a self-contained request keeps earlier turns faint, older ones fainter", () => {
+    const q = buildQuery([
+      { role: "user", content: "play some jazz in the kitchen" },
+      { role: "assistant", content: "Playing jazz." },
+      { role: "user", content: "what is the weather forecast for tomorrow in Paris" },
+    ]);
+    expect(q.followUp).toBe(false);
+    expect(q.segments[0]!.weight).toBe(1);
+    expect(q.segments[1]!.weight).toBeLessThan(0.5);
+    // the assistant's reply weighs a little less than the user turn it answers
+    expect(q.segments[1]!.weight).toBeLessThan(q.segments[2]!.weight);
+    expect(q.segments[2]!.weight).toBeLessThan(0.5);
+  });
+
+  test("tool calls in the history are collected; recent ones are sticky for a follow-up", () => {
+    const messages = [
+      { role: "user", content: "start a timer for 10 minutes" },
+      { role: "assistant", content: null, tool_calls: [{ id: "1", type: "function" as const, function: { name: "HassStartTimer", arguments: "{}" } }] },
+      { role: "tool", tool_call_id: "1", content: "{}" },
+      { role: "assistant", content: "Timer started." },
+      { role: "user", content: "and the bedroom?" },
+    ];
+    const q = buildQuery(messages);
+    expect([...q.historyToolCalls]).toEqual(["HassStartTimer"]);
+    expect(q.recentToolCalls.has("HassStartTimer")).toBe(true);
+    const index = indexOf(TOOLS);
+    const scores = scoreTools(index, q, "lexical");
+    const best = index.docs[scores.reduce((b, s, i, all) => (s.fused > all[b]!.fused ? i : b), 0)]!.name;
+    expect(best).toBe("HassStartTimer");
+  });
+});
+
+describe("related tools", () => {
+  test("opposites and families come from the names alone", () => {
+    expect(areOpposites("on", "off")).toBe(true);
+    expect(areOpposites("pause", "unpause")).toBe(true);
+    expect(areOpposites("increase", "decrease")).toBe(true);
+    expect(areOpposites("lock", "play")).toBe(false);
+    const names = ["HassTurnOn", "HassTurnOff", "HassVacuumStart", "HassVacuumReturnToBase", "lock_door", "unlock_door", "HassStartTimer", "HassCancelTimer", "HassLightSet", "HassSetVolume"];
+    const related = relatedTools(names);
+    const of = (n: string) => related[names.indexOf(n)]!;
+    expect(of("HassTurnOn").opposites.map((i) => names[i])).toEqual(["HassTurnOff"]);
+    expect(of("lock_door").opposites.map((i) => names[i])).toEqual(["unlock_door"]);
+    expect(of("HassVacuumStart").family.map((i) => names[i])).toEqual(["HassVacuumReturnToBase"]);
+    expect(of("HassStartTimer").family.map((i) => names[i])).toEqual(["HassCancelTimer"]);
+    // "set" is an action word, not a subject: LightSet and SetVolume are no family
+    expect(of("HassLightSet").family).toEqual([]);
+  });
+});
+
+describe("rules", () => {
+  const decideFor = (text: string, settings: Partial<SelectionSettings>, extra: { toolChoice?: any; messages?: any[] } = {}) => {
+    const index = indexOf(TOOLS);
+    const query = buildQuery(extra.messages ?? [{ role: "user", content: text }]);
+    const full = { ...SETTINGS, ...settings };
+    const tokens = TOOLS.map(() => 100);
+    const decisions = decide({ index, scores: scoreTools(index, query, "lexical"), query, settings: full, toolChoice: extra.toolChoice, tokens });
+    return Object.fromEntries(decisions.map((d) => [d.name, d]));
+  };
+
+  test("keep best-ranked tools; opposites travel with them", () => {
+    const plain = decideFor("turn on the light", { keep: 1 });
+    expect(Object.values(plain).filter((d) => d.kept).map((d) => d.name)).toEqual(["HassTurnOn"]);
+    const withRelated = decideFor("turn on the light", { keep: 1, related: true });
+    expect(withRelated.HassTurnOff!.kept).toBe(true);
+    expect(withRelated.HassTurnOff!.reason).toBe("opposite of HassTurnOn");
+  });
+
+  test("tool_choice, history tool_calls, always and never win over the ranking", () => {
+    const d = decideFor("turn on the light", { keep: 1, always: ["mcp_notes_*"], never: ["HassTurnOn"] }, { toolChoice: { type: "function", function: { name: "HassCancelTimer" } } });
+    expect(d.HassCancelTimer!.reason).toBe("tool_choice");
+    expect(d.mcp_notes_create_note!.reason).toBe("always");
+    expect(d.HassTurnOn!.kept).toBe(false);
+    expect(d.HassTurnOn!.reason).toBe("never");
+    const history = decideFor("", { keep: 1, never: ["*"] }, { messages: [{ role: "assistant", content: null, tool_calls: [{ id: "1", type: "function", function: { name: "GetLiveContext", arguments: "{}" } }] }, { role: "user", content: "turn on the light" }] });
+    expect(history.GetLiveContext!.kept).toBe(true);
+    expect(history.GetLiveContext!.reason).toBe("called in the history");
+  });
+
+  test("min_tools leaves small requests alone; mode off keeps all; min_score and max_tool_tokens cut", () => {
+    expect(Object.values(decideFor("turn on", { min_tools: 20 })).every((d) => d.kept)).toBe(true);
+    expect(Object.values(decideFor("turn on", { mode: "off" })).every((d) => d.kept)).toBe(true);
+    expect(Object.values(decideFor("turn on the light", { keep: 5, min_score: 0.99 })).filter((d) => d.kept).length).toBe(1);
+    const budget = decideFor("turn on the light timer", { keep: 5, max_tool_tokens: 250 });
+    expect(Object.values(budget).filter((d) => d.kept).length).toBe(2);
+    expect(Object.values(budget).some((d) => d.reason === "over max_tool_tokens")).toBe(true);
+  });
+
+  test("per-model settings: first matching glob, lists add up, env-style defaults", () => {
+    const config = Value.Default(SelectionSchema, { always: ["a"], models: { "qwen3*": { keep: 9, always: ["b"], mode: "lexical" }, "*": { keep: 2 } } }) as SelectionConfig;
+    const s = resolveSettings(config, ["qwen3:8b"]);
+    expect(s.keep).toBe(9);
+    expect(s.mode).toBe("lexical");
+    expect(s.always).toEqual(["a", "b"]);
+    expect(resolveSettings(config, ["llama"]).keep).toBe(2);
+    expect(resolveSettings(Value.Default(SelectionSchema, {}) as SelectionConfig, []).keep).toBe(5);
+  });
+});
+
+/** Bag-of-words vectors: deterministic, normalised, counts every text it embeds. */
+class CountingEmbedder implements Embedder {
+  readonly model = "fake-bow";
+  status: Embedder["status"] = "ready";
+  calls: string[][] = [];
+  delayMs = 0;
+  async ready() {
+    return true;
+  }
+  async embed(texts: string[]) {
+    this.calls.push(texts);
+    if (this.delayMs) await Bun.sleep(this.delayMs);
+    return texts.map((t) => {
+      const v = new Float32Array(64);
+      for (const w of t.toLowerCase().split(/\W+/).filter(Boolean)) v[Number(Bun.hash(stem(w)) % 64n)]! += 1;
+      const n = Math.hypot(...v) || 1;
+      return v.map((x) => x / n);
+    });
+  }
+  close() {}
+}
+
+describe("selector service and embedding cache", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const config = Value.Default(SelectionSchema, { keep: 2, min_tools: 3 }) as SelectionConfig;
+  const settings = resolveSettings(config, []);
+  const request = (tools: Tool[], text = "turn on the light") => ({ model: "m", messages: [{ role: "user", content: text }], tools });
+  const viewCount = (tools: Tool[]) => tools.reduce((s, t) => s + toolDoc(t).views.length, 0);
+
+  test("tools are embedded once, in one batch; added and changed tools are embedded, removed ones ignored", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sel-"));
+    dirs.push(dataDir);
+    const embedder = new CountingEmbedder();
+    const selector = new ToolSelector({ dataDir, config, embedder });
+    const first = await selector.select(request(TOOLS), settings);
+    expect(first!.mode).toBe("hybrid");
+    const toolBatches = embedder.calls.filter((c) => c.length > 1);
+    expect(toolBatches.length).toBe(1);
+    expect(toolBatches[0]!.length).toBe(viewCount(TOOLS));
+    expect(selector.storedEmbeddings).toBe(TOOLS.length);
+
+    embedder.calls = [];
+    await selector.select(request(TOOLS, "turn off the light"), settings);
+    expect(embedder.calls).toEqual([["turn off the light"]]);
+
+    // one tool changed, one added, one removed
+    const changed = tool("HassTurnOn", "Switches on a device.");
+    const added = tool("HassVacuumStart", "Starts a vacuum");
+    const next = [changed, ...TOOLS.slice(1, -1), added];
+    embedder.calls = [];
+    const result = await selector.select(request(next, "start the vacuum"), settings);
+    const batches = embedder.calls.filter((c) => c.length > 1 || c[0] !== "start the vacuum");
+    expect(batches.length).toBe(1);
+    expect(batches[0]!.length).toBe(viewCount([changed, added]));
+    expect(result!.decisions.map((d) => d.name)).not.toContain("mcp_notes_create_note");
+    expect(result!.kept.map((t) => t.function.name)).toContain("HassVacuumStart");
+    selector.close();
+
+    // a new process finds every embedding in SQLite
+    const again = new CountingEmbedder();
+    const reopened = new ToolSelector({ dataDir, config, embedder: again });
+    await reopened.select(request(next, "pause the timer"), settings);
+    expect(again.calls).toEqual([["pause the timer"]]);
+    reopened.close();
+  });
+
+  test("a slow embedder hits the deadline: lexical ranking, the request is not held", async () => {
+    const embedder = new CountingEmbedder();
+    const selector = new ToolSelector({ dataDir: ":memory:", config, embedder });
+    await selector.select(request(TOOLS), settings);
+    embedder.delayMs = 300;
+    const result = await selector.select(request(TOOLS, "pause the timer"), { ...settings, deadline_ms: 20 });
+    expect(result!.mode).toBe("lexical (deadline)");
+    expect(result!.kept.map((t) => t.function.name)).toContain("HassPauseTimer");
+    selector.close();
+  });
+
+  test("kept tools are the request's own objects, in order; tokens are counted", async () => {
+    const selector = new ToolSelector({ dataDir: ":memory:", config: { ...config, mode: "lexical" } });
+    const result = await selector.select(request(TOOLS, "turn off the light"), { ...settings, mode: "lexical", related: true });
+    expect(result!.kept.every((t) => TOOLS.includes(t))).toBe(true);
+    const positions = result!.kept.map((t) => TOOLS.indexOf(t));
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+    expect(result!.tokensAfter).toBeLessThan(result!.tokensBefore);
+    expect(result!.tokensBefore).toBeGreaterThan(100);
+    selector.close();
+  });
+
+  test("canonical JSON ignores key order", () => {
+    expect(canonicalJSON({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] } })).toBe('{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}');
+    expect(toolDoc(tool("x", "y")).hash).toBe(toolDoc({ function: { parameters: { properties: {}, type: "object" }, description: "y", name: "x" }, type: "function" }).hash);
+  });
+});
