@@ -286,6 +286,22 @@ describe("Ollama front: errors in Ollama's shape", () => {
     expect(err).toBeInstanceOf(Error);
   });
 
+  test("a client that leaves mid-stream cancels the upstream request and is logged as 499", async () => {
+    upstream.script.push({ content: "a long answer in many pieces", chunks: 20, chunkDelayMs: 30 });
+    const before = upstream.disconnects;
+    const controller = new AbortController();
+    const res = await fetch(`${proxy.url}/api/chat`, { method: "POST", body: JSON.stringify({ model: "qwen3:8b", messages: [{ role: "user", content: "x" }] }), signal: controller.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await reader.cancel().catch(() => {});
+    for (let i = 0; i < 100 && upstream.disconnects === before; i++) await Bun.sleep(10);
+    expect(upstream.disconnects).toBe(before + 1);
+    let row;
+    for (let i = 0; i < 100 && row?.status !== 499; i++, await Bun.sleep(10)) row = proxy.rows().at(-1);
+    expect(row).toMatchObject({ endpoint: "/api/chat", status: 499 });
+  });
+
   test("tool-call arguments the upstream model malformed are a clear error, not a crash", async () => {
     const completion = {
       id: "x",
