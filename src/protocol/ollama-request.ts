@@ -65,22 +65,15 @@ function userContent(text: string, images: string[] | undefined): string | Conte
 
 /**
  * Tool-call `arguments` as OpenAI's JSON string: an object is encoded, a string must already be
- * a JSON object.
- * @throws ProxyError 400 naming `where` when a string is not a JSON object
+ * a JSON object, a missing value is `{}`.
+ * @throws ProxyError 400 naming `where` when the value is not a JSON object (or a string holding one)
  */
 function argumentsString(args: unknown, where: string): string {
-  if (typeof args !== "string") return JSON.stringify(args ?? {});
-  if (args.trim() === "") return "{}";
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(args);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new ProxyError(400, `${where} must be a JSON object, got ${JSON.stringify(args.slice(0, 200))}`, "invalid_request_error", "invalid_tool_arguments");
-  }
-  return args;
+  if (args === undefined || args === null) return "{}";
+  if (typeof args === "object" && !Array.isArray(args)) return JSON.stringify(args);
+  if (typeof args === "string" && parseToolArguments(args)) return args.trim() === "" || args.trim() === "null" ? "{}" : args;
+  const shown = typeof args === "string" ? args.slice(0, 200) : args;
+  throw new ProxyError(400, `${where} must be a JSON object, got ${JSON.stringify(shown)}`, "invalid_request_error", "invalid_tool_arguments");
 }
 
 /** Ollama messages -> OpenAI messages; tool results are matched to the calls they answer. */

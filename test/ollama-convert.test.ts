@@ -1,0 +1,79 @@
+/** The pure Ollama <-> OpenAI conversions, on the edge cases the client tests do not reach. */
+import { describe, expect, test } from "bun:test";
+import { OLLAMA_EXTRAS } from "../src/protocol/ollama.ts";
+import { modelDetails } from "../src/protocol/ollama-models.ts";
+import { chatRequestFromOllama, imageUrl, ollamaChatRequestFrom, parseToolArguments } from "../src/protocol/ollama-request.ts";
+import { ollamaMessageFrom } from "../src/protocol/ollama-response.ts";
+import { ProxyError } from "../src/server/errors.ts";
+
+const withArguments = (args: unknown) => chatRequestFromOllama({ model: "m", messages: [{ role: "assistant", tool_calls: [{ function: { name: "f", arguments: args as Record<string, unknown> } }] }] });
+
+describe("tool-call arguments", () => {
+  test("objects and JSON-object strings become JSON strings; empty or missing is {}", () => {
+    for (const [args, sent] of [
+      [{ x: 1 }, '{"x":1}'],
+      ['{"x": 1}', '{"x": 1}'],
+      ["", "{}"],
+      ["null", "{}"],
+      [undefined, "{}"],
+    ] as const) {
+      expect(withArguments(args).messages[0]!.tool_calls![0]!.function.arguments).toBe(sent);
+    }
+  });
+
+  test("anything else is a 400 naming the field", () => {
+    for (const args of [[1], "[1]", 5, "{bad"]) {
+      const err = (() => {
+        try {
+          withArguments(args);
+        } catch (e) {
+          return e;
+        }
+      })() as ProxyError;
+      expect(err).toBeInstanceOf(ProxyError);
+      expect(err.status).toBe(400);
+      expect(err.message).toContain("messages[0].tool_calls[0].function.arguments");
+    }
+  });
+
+  test("upstream arguments: strings parsed, objects kept, non-objects refused with 502", () => {
+    expect(parseToolArguments('{"a":[1]}')).toEqual({ a: [1] });
+    expect(parseToolArguments({ a: 1 })).toEqual({ a: 1 });
+    expect(parseToolArguments("")).toEqual({});
+    expect(parseToolArguments("[1]")).toBeUndefined();
+    const message = { role: "assistant", content: null, tool_calls: [{ id: "c", type: "function" as const, function: { name: "f", arguments: "{" } }] };
+    expect(() => ollamaMessageFrom(message)).toThrow(/tool 'f'/);
+  });
+});
+
+describe("request fields", () => {
+  test("num_predict -1 and -2 set no max_tokens; num_ctx and keep_alive stay out of the JSON but reach Ollama", () => {
+    const request = chatRequestFromOllama({ model: "m", messages: [{ role: "user", content: "x" }], options: { num_predict: -1, num_ctx: 4096 }, keep_alive: 0, think: false });
+    expect(request.max_tokens).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(request))).toEqual({ model: "m", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true } });
+    expect(request[OLLAMA_EXTRAS]).toEqual({ options: { num_predict: -1, num_ctx: 4096 }, keep_alive: 0, think: false });
+    // A pipeline stage that copies the request keeps them.
+    const copied = { ...request, max_tokens: 10 };
+    expect(ollamaChatRequestFrom(copied)).toMatchObject({ options: { num_predict: 10, num_ctx: 4096 }, keep_alive: 0, think: false, stream: true });
+  });
+
+  test("images: MIME type from the first bytes, URLs kept", () => {
+    expect(imageUrl("/9j/4AAQ")).toBe("data:image/jpeg;base64,/9j/4AAQ");
+    expect(imageUrl("R0lGODlh")).toBe("data:image/gif;base64,R0lGODlh");
+    expect(imageUrl("https://x/y.png")).toBe("https://x/y.png");
+  });
+
+  test("Ollama upstreams refuse http image URLs with a 400", () => {
+    const request = { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }] };
+    expect(() => ollamaChatRequestFrom(request)).toThrow(/base64 data: URLs/);
+  });
+});
+
+describe("model details from names", () => {
+  test("family, parameter size, quantization", () => {
+    expect(modelDetails("qwen3:8b")).toMatchObject({ family: "qwen3", parameter_size: "8B", quantization_level: "" });
+    expect(modelDetails("llama3.2:3b-instruct-q4_K_M")).toMatchObject({ family: "llama3", parameter_size: "3B", quantization_level: "Q4_K_M" });
+    expect(modelDetails("Qwen/Qwen2.5-7B-Instruct")).toMatchObject({ family: "Qwen2", parameter_size: "7B" });
+    expect(modelDetails("gpt-4o-mini")).toMatchObject({ family: "gpt", parameter_size: "" });
+  });
+});
