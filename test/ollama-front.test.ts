@@ -269,6 +269,11 @@ describe("Ollama front: errors in Ollama's shape", () => {
     const res = await post("/api/chat", { model: "qwen3:8b", messages: [{ role: "user", content: "x" }] });
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ error: "model is overloaded" });
+    upstream.script.push({ status: 429, headers: { "retry-after": "120" }, body: { error: { message: "rate limited", type: "rate_limit" } } });
+    const limited = await post("/api/chat", { model: "qwen3:8b", stream: false, messages: [{ role: "user", content: "x" }] });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("120");
+    expect(await limited.json()).toEqual({ error: "rate limited" });
   });
 
   test("an upstream that dies mid-stream ends the NDJSON with an error line, status 200", async () => {

@@ -125,7 +125,7 @@ async function answer(exchange: Exchange, work: () => Promise<Response>): Promis
   }
 }
 
-/** An upstream error reply (any shape) as an Ollama error with the same status. */
+/** An upstream error reply (any shape) as an Ollama error with the same status (and Retry-After). */
 async function upstreamError(response: Response, exchange: Exchange): Promise<Response> {
   const text = await response.text();
   let message: string | undefined;
@@ -135,7 +135,9 @@ async function upstreamError(response: Response, exchange: Exchange): Promise<Re
     // not JSON: the text itself is the message
   }
   message ??= text.trim().slice(0, 2000) || `upstream answered HTTP ${response.status}`;
-  return errorResponse(new ProxyError(response.status, message), "ollama", exchange.responseHeaders);
+  const retryAfter = response.headers.get("retry-after");
+  const headers = retryAfter ? { ...exchange.responseHeaders, "retry-after": retryAfter } : exchange.responseHeaders;
+  return errorResponse(new ProxyError(response.status, message), "ollama", headers);
 }
 
 /**
