@@ -6,7 +6,8 @@
  *
  * Every Worker entrypoint must be compiled in as an extra entrypoint (a compiled binary cannot load
  * a module from disk), so they are listed here, in WORKERS; a listed file that does not exist yet is
- * skipped. The plugins stub `sharp` and embed the target's native onnxruntime (see scripts/plugins).
+ * skipped. The plugins stub `sharp`, embed the target's native onnxruntime and point Worker URLs at
+ * the embedded entrypoints (see scripts/plugins).
  * Cross-compiling fetches the target's Bun runtime from the npm registry on first use.
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
@@ -15,6 +16,7 @@ import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { onnxruntimeNode } from "./plugins/onnxruntime-node.ts";
 import { stubSharp } from "./plugins/stub-sharp.ts";
+import { workerUrls } from "./plugins/worker-urls.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -49,7 +51,7 @@ export async function buildTarget(target: TargetName): Promise<{ outfile: string
     format: "esm",
     minify: true,
     bytecode: true,
-    plugins: [stubSharp, onnxruntimeNode(arch)],
+    plugins: [stubSharp, onnxruntimeNode(arch), workerUrls(ROOT, workers)],
     compile: { target: bun, outfile, autoloadBunfig: false },
     throw: false,
   });

@@ -1,7 +1,8 @@
 /**
  * Smoke test of the compiled executable (x64): builds dist/llm-proxy-linux-x64 when it is missing,
  * starts it against a fake upstream with a temp config, calls /health and one chat completion with
- * the openai SDK, and stops it by PID.
+ * the openai SDK, ranks tools with the offline embedding model (native onnxruntime inside the
+ * binary), and stops it by PID.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,6 +14,9 @@ import { buildTarget, outfileFor } from "../scripts/build.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 
 const BINARY = outfileFor("linux-x64");
+const ROOT = join(import.meta.dir, "..");
+const MODELS_DIR = join(ROOT, "..", "shared", "models");
+const TOOLS_FILE = join(ROOT, "..", "shared", "datasets", "tool-selection", "tools", "ha-assist.json");
 
 let upstream: FakeOpenAIUpstream;
 let dir: string;
@@ -49,7 +53,13 @@ beforeAll(async () => {
     cwd: dir,
     stdout: "pipe",
     stderr: "inherit",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production" },
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      ORT_DISABLE_TELEMETRY: "1",
+      NODE_ENV: "production",
+      LLM_PROXY_MODELS_DIR: MODELS_DIR,
+      LLM_PROXY_EMBEDDING_MODEL: "universal-sentence-encoder-lite-en",
+    },
   });
   url = await listeningUrl(proc.stdout, 10_000);
 }, 120_000);
@@ -62,7 +72,7 @@ afterAll(() => {
 
 describe("compiled executable", () => {
   test("--version prints the package version", async () => {
-    const pkg = await Bun.file(join(import.meta.dir, "..", "package.json")).json();
+    const pkg = await Bun.file(join(ROOT, "package.json")).json();
     const out = Bun.spawnSync([BINARY, "--version"]);
     expect(out.stdout.toString().trim()).toBe(pkg.version);
   });
@@ -79,6 +89,23 @@ describe("compiled executable", () => {
     expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
     expect(upstream.chatRequests.at(-1)!.body.model).toBe("fake-model");
   });
+
+  test("ranks tools with the embedding model, onnxruntime unpacked into the data dir", async () => {
+    const tools = await Bun.file(TOOLS_FILE).json();
+    const body = JSON.stringify({ messages: [{ role: "user", content: "set a timer for ten minutes" }], tools });
+    let result: { mode: string; tools: { name: string; semantic: number | null }[] } | undefined;
+    // The first requests rank lexically while the Worker loads the model and embeds the tools.
+    for (let i = 0; i < 60 && result?.mode !== "hybrid"; i++) {
+      if (result) await Bun.sleep(250);
+      const res = await fetch(`${url}/admin/tools/rank`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      expect(res.status).toBe(200);
+      result = (await res.json()) as typeof result;
+    }
+    expect(result!.mode).toBe("hybrid");
+    expect(result!.tools.every((t) => typeof t.semantic === "number")).toBe(true);
+    const ort = await Bun.file(join(ROOT, "node_modules", "onnxruntime-node", "package.json")).json();
+    expect(existsSync(join(dir, "data", "models", `onnxruntime-${ort.version}-linux-x64`, "onnxruntime_binding.node"))).toBe(true);
+  }, 30_000);
 
   test("SIGTERM to its PID stops it cleanly", async () => {
     process.kill(proc.pid, "SIGTERM");

@@ -7,10 +7,10 @@
  * (scripts/plugins/onnxruntime-node.ts) imports this module; `bun run` loads the addon from
  * node_modules as usual.
  *
- * The directory is, in order: $LLM_PROXY_NATIVE_DIR, $LLM_PROXY_DATA_DIR/native,
- * $STATE_DIRECTORY/native (systemd), ./data/native; when that is not writable, the system temp
- * directory. A Worker sees only the environment it was started with, so a process that moves its
- * data directory in the config should start its embedding Worker with LLM_PROXY_NATIVE_DIR set.
+ * The directory is, in order: $LLM_PROXY_NATIVE_DIR (the embedding Worker is started with it set to
+ * the model cache in the data directory), $LLM_PROXY_DATA_DIR/native, $STATE_DIRECTORY/native
+ * (systemd), ./data/native; when that is not writable, the system temp directory. A Worker sees
+ * only the environment it was started with, not later changes to process.env.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

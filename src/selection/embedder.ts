@@ -57,7 +57,9 @@ export class WorkerEmbedder implements Embedder {
   constructor(options: WorkerEmbedderOptions) {
     this.model = options.model;
     this.maxQueue = options.maxQueue ?? 32;
-    this.worker = new Worker(new URL("./embed-worker.ts", import.meta.url).href);
+    // In the executable, onnxruntime's native files are unpacked from it on first use: next to the models.
+    const env = { ...process.env, LLM_PROXY_NATIVE_DIR: process.env.LLM_PROXY_NATIVE_DIR || options.cacheDir };
+    this.worker = new Worker(new URL("./embed-worker.ts", import.meta.url).href, { env: env as Record<string, string> });
     this.worker.unref?.();
     let settle: (ok: boolean) => void = () => {};
     this.loaded = new Promise((resolve) => (settle = resolve));
