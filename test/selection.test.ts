@@ -8,13 +8,13 @@ import type { Tool } from "../src/protocol/openai.ts";
 import type { Embedder } from "../src/selection/embedder.ts";
 import { fuse, normaliseByMax, normaliseMinMax } from "../src/selection/fusion.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
-import { buildQuery, isQuestion, queryTerms } from "../src/selection/query.ts";
+import { buildQuery, isQuestion, queryTerms, splitClauses } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolSetIndex } from "../src/selection/rank.ts";
 import { areOpposites, relatedTools } from "../src/selection/related.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { splitIdentifier, stem } from "../src/selection/text.ts";
-import { canonicalJSON, toolDoc } from "../src/selection/tool-doc.ts";
+import { canonicalJSON, SLOT_NUMBER, SLOT_PERCENT, toolDoc } from "../src/selection/tool-doc.ts";
 
 const tool = (name: string, description: string, properties: Record<string, unknown> = {}): Tool => ({
   type: "function",
@@ -100,7 +100,7 @@ describe("conversation query", () => {
     ]);
     expect(q.followUp).toBe(true);
     expect(q.segments[0]!.text).toBe("yes please");
-    expect(q.segments[1]!.weight).toBeGreaterThan(0.5);
+    expect(q.segments.find((s) => s.text.startsWith("No."))!.weight).toBeGreaterThan(0.5);
     expect(queryTerms(q).get("lock")).toBeGreaterThan(0.5);
   });
 
@@ -111,11 +111,32 @@ describe("conversation query", () => {
       { role: "user", content: "what is the weather forecast for tomorrow in Paris" },
     ]);
     expect(q.followUp).toBe(false);
-    expect(q.segments[0]!.weight).toBe(1);
-    expect(q.segments[1]!.weight).toBeLessThan(0.5);
+    const weight = (text: string) => q.segments.find((s) => s.text === text)!.weight;
+    expect(weight("what is the weather forecast for tomorrow in Paris")).toBe(1);
+    // the opening words again, on their own
+    expect(weight("what is")).toBeLessThan(0.5);
     // the assistant's reply weighs a little less than the user turn it answers
-    expect(q.segments[1]!.weight).toBeLessThan(q.segments[2]!.weight);
-    expect(q.segments[2]!.weight).toBeLessThan(0.5);
+    expect(weight("Playing jazz.")).toBeLessThan(weight("play some jazz in the kitchen"));
+    expect(weight("play some jazz in the kitchen")).toBeLessThan(0.5);
+  });
+
+  test("two requests in one message are split into clauses; one request is not", () => {
+    expect(splitClauses("turn off the office lights and set a 25 minute timer").map((c) => c.text)).toEqual(["turn off the office lights", "set a 25 minute timer"]);
+    expect(splitClauses("turn on the lights and the fan")).toEqual([]);
+    const index = indexOf(TOOLS);
+    const query = buildQuery([{ role: "user", content: "turn off the office lights and set a 25 minute timer" }]);
+    const decisions = decide({ index, scores: scoreTools(index, query, "lexical"), query, settings: { ...SETTINGS, keep: 3 } });
+    const kept = decisions.filter((d) => d.kept).map((d) => d.name);
+    expect(kept).toContain("HassStartTimer");
+    expect(kept).toContain("HassTurnOff");
+  });
+
+  test("numbers and percentages fit tools with numeric parameters", () => {
+    const q = queryTerms(buildQuery([{ role: "user", content: "make it 40%" }]));
+    expect(q.get(SLOT_NUMBER)).toBe(1);
+    expect(q.get(SLOT_PERCENT)).toBe(1);
+    expect(toolDoc(TOOLS[2]!).slots).toContain(SLOT_PERCENT);
+    expect(rank("make it 40%")[0]).toBe("HassLightSet");
   });
 
   test("tool calls in the history are collected; recent ones are sticky for a follow-up", () => {
@@ -234,6 +255,11 @@ describe("selector service and embedding cache", () => {
   const settings = resolveSettings(config, []);
   const request = (tools: Tool[], text = "turn on the light") => ({ model: "m", messages: [{ role: "user", content: text }], tools });
   const viewCount = (tools: Tool[]) => tools.reduce((s, t) => s + toolDoc(t).views.length, 0);
+  /** The texts a query embeds: its segments and clauses. */
+  const queryTexts = (text: string) => {
+    const q = buildQuery([{ role: "user", content: text }]);
+    return [...q.segments, ...q.clauses].map((s) => s.text);
+  };
 
   test("tools are embedded once, in one batch; added and changed tools are embedded, removed ones ignored", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "sel-"));
@@ -242,14 +268,14 @@ describe("selector service and embedding cache", () => {
     const selector = new ToolSelector({ dataDir, config, embedder });
     const first = await selector.select(request(TOOLS), settings);
     expect(first!.mode).toBe("hybrid");
-    const toolBatches = embedder.calls.filter((c) => c.length > 1);
+    const toolBatches = embedder.calls.filter((c) => c.length > queryTexts("turn on the light").length);
     expect(toolBatches.length).toBe(1);
     expect(toolBatches[0]!.length).toBe(viewCount(TOOLS));
     expect(selector.storedEmbeddings).toBe(TOOLS.length);
 
     embedder.calls = [];
     await selector.select(request(TOOLS, "turn off the light"), settings);
-    expect(embedder.calls).toEqual([["turn off the light"]]);
+    expect(embedder.calls).toEqual([queryTexts("turn off the light")]);
 
     // one tool changed, one added, one removed
     const changed = tool("HassTurnOn", "Switches on a device.");
@@ -257,7 +283,7 @@ describe("selector service and embedding cache", () => {
     const next = [changed, ...TOOLS.slice(1, -1), added];
     embedder.calls = [];
     const result = await selector.select(request(next, "start the vacuum"), settings);
-    const batches = embedder.calls.filter((c) => c.length > 1 || c[0] !== "start the vacuum");
+    const batches = embedder.calls.filter((c) => c[0] !== "start the vacuum");
     expect(batches.length).toBe(1);
     expect(batches[0]!.length).toBe(viewCount([changed, added]));
     expect(result!.decisions.map((d) => d.name)).not.toContain("mcp_notes_create_note");
@@ -268,7 +294,7 @@ describe("selector service and embedding cache", () => {
     const again = new CountingEmbedder();
     const reopened = new ToolSelector({ dataDir, config, embedder: again });
     await reopened.select(request(next, "pause the timer"), settings);
-    expect(again.calls).toEqual([["pause the timer"]]);
+    expect(again.calls).toEqual([queryTexts("pause the timer")]);
     reopened.close();
   });
 

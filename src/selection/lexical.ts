@@ -18,6 +18,8 @@ export const FIELD_WEIGHTS: Readonly<Record<keyof ToolFields, number>> = {
 };
 
 const FIELD_KEYS = Object.keys(FIELD_WEIGHTS) as (keyof ToolFields)[];
+/** Term frequency given to a slot pseudo-term (tool-doc.ts SLOT_*) of a tool that takes such values. */
+const SLOT_WEIGHT = 1;
 const K1 = 1.2;
 const B = 0.6;
 
@@ -35,15 +37,19 @@ export class LexicalIndex {
     const fieldTerms = docs.map((d) => FIELD_KEYS.map((f) => terms(d.fields[f])));
     const avg = FIELD_KEYS.map((_, i) => Math.max(1, fieldTerms.reduce((s, ft) => s + ft[i]!.length, 0) / Math.max(1, docs.length)));
     const df = new Map<string, number>();
-    this.tf = fieldTerms.map((ft) => {
+    const tfs = fieldTerms.map((ft) => {
       const tf = new Map<string, number>();
       ft.forEach((list, i) => {
         const norm = FIELD_WEIGHTS[FIELD_KEYS[i]!] / (1 - B + (B * list.length) / avg[i]!);
         for (const t of list) tf.set(t, (tf.get(t) ?? 0) + norm);
       });
-      for (const t of tf.keys()) df.set(t, (df.get(t) ?? 0) + 1);
       return tf;
     });
+    docs.forEach((d, i) => {
+      for (const slot of d.slots) tfs[i]!.set(slot, SLOT_WEIGHT);
+    });
+    for (const tf of tfs) for (const t of tf.keys()) df.set(t, (df.get(t) ?? 0) + 1);
+    this.tf = tfs;
     const n = docs.length;
     for (const [t, d] of df) this.idf.set(t, Math.log(1 + (n - d + 0.5) / (d + 0.5)));
     const nameDf = new Map<string, number>();

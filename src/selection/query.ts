@@ -11,9 +11,14 @@
  *   near the top while the user follows up, and lets them go once the conversation moves on.
  * - Every tool named by a `tool_calls` entry anywhere in the history is reported, because some
  *   upstreams reject a history that calls a tool the request does not define.
+ * - The first HEAD_WORDS content words of the last message are one more segment (HEAD_WEIGHT):
+ *   English requests open with their action ("light up the living room").
+ * - A last message joining requests ("turn off the lights and set a timer") is also split into
+ *   clauses, ranked on their own by rank.ts.
  */
 import type { ChatMessage } from "../protocol/openai.ts";
 import { isStopword, terms, words } from "./text.ts";
+import { SLOT_NUMBER, SLOT_PERCENT, SLOT_QUESTION } from "./tool-doc.ts";
 
 export interface QuerySegment {
   text: string;
@@ -23,6 +28,8 @@ export interface QuerySegment {
 export interface ConversationQuery {
   /** Best first: the last user message, then earlier turns, newest first. */
   segments: QuerySegment[];
+  /** Parts of the last user message that are requests of their own (two or more, else none). */
+  clauses: QuerySegment[];
   /** The last user message leans on earlier turns. */
   followUp: boolean;
   /** Tools called by the assistant after the previous user turn. */
@@ -32,6 +39,12 @@ export interface ConversationQuery {
 }
 
 const MAX_CONTEXT_TURNS = 4;
+const HEAD_WORDS = 2;
+const HEAD_WEIGHT = 0.3;
+/** Words joining two requests in one message ("turn off the lights and set a timer"). */
+const CLAUSE_SPLIT = /\s*(?:[,;]|\b(?:and|then|also|plus)\b)\s*/i;
+/** Content words a part needs to count as a request of its own. */
+const CLAUSE_WORDS = 2;
 const FOLLOW_UP_WORDS = 3;
 const FOLLOW_UP_BASE = 1;
 /** An assistant turn counts a little less than the user turn it answers. */
@@ -61,7 +74,8 @@ function calledTools(message: ChatMessage): string[] {
 /** True when `text` reads as a reply to the previous turn rather than a request of its own. */
 export function isFollowUp(text: string): boolean {
   if (FOLLOW_UP_OPENING.test(text)) return true;
-  return words(text).filter((w) => !isStopword(w)).length <= FOLLOW_UP_WORDS;
+  // A short question of its own ("which lights are on?") stands alone; a short statement ("kitchen") does not.
+  return !QUESTION_OPENING.test(text) && words(text).filter((w) => !isStopword(w)).length <= FOLLOW_UP_WORDS;
 }
 
 /** Builds the query for `messages` (OpenAI chat messages, oldest first). */
@@ -78,11 +92,14 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
   }
   const segments: QuerySegment[] = [];
   const recentToolCalls = new Set<string>();
-  if (last < 0) return { segments, followUp: false, recentToolCalls, historyToolCalls };
+  if (last < 0) return { segments, clauses: [], followUp: false, recentToolCalls, historyToolCalls };
 
   const current = messageText(messages[last]!);
   const followUp = isFollowUp(current);
   if (current.trim()) segments.push({ text: current, weight: 1 });
+  // English requests open with their action ("light up ...", "switch on ..."): its first words again, on their own.
+  const head = words(current).filter((w) => !isStopword(w)).slice(0, HEAD_WORDS).join(" ");
+  if (head && head !== current.trim().toLowerCase()) segments.push({ text: head, weight: HEAD_WEIGHT });
   // Tool calls after the last user message (an agent loop in progress) and those answering the turn before it.
   let userTurnsSeen = 0;
   for (let i = messages.length - 1; i >= 0 && userTurnsSeen < 2; i--) {
@@ -101,7 +118,13 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
     if (text.trim()) segments.push({ text, weight: base * DECAY ** (distance - 1) * (m.role === "assistant" ? ASSISTANT_SHARE : 1) });
     if (m.role === "user") distance++;
   }
-  return { segments, followUp, recentToolCalls, historyToolCalls };
+  return { segments, clauses: splitClauses(current), followUp, recentToolCalls, historyToolCalls };
+}
+
+/** "turn off the office lights and set a 25 minute timer" -> both halves; a single request -> []. */
+export function splitClauses(text: string): QuerySegment[] {
+  const parts = text.split(CLAUSE_SPLIT).filter((p) => words(p).filter((w) => !isStopword(w)).length >= CLAUSE_WORDS);
+  return parts.length >= 2 ? parts.map((p) => ({ text: p, weight: 1 })) : [];
 }
 
 const QUESTION_OPENING = /^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|has|have|had|will(?!\s+(you|u)\b)|can(?!\s+(you|u)\b)|could(?!\s+(you|u)\b))\b/i;
@@ -111,12 +134,10 @@ export function isQuestion(text: string): boolean {
   return text.trim().endsWith("?") ? !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(text) : QUESTION_OPENING.test(text);
 }
 
-/** Pseudo-term added for questions: tools that say they answer "questions" match it. */
-export const QUESTION_TERM = "question";
-
 /**
  * The lexical query: every segment's terms, each counted once per segment with the segment's
- * weight, plus QUESTION_TERM when the last user message is a question.
+ * weight, plus the slot pseudo-terms of the last user message (tool-doc.ts): SLOT_NUMBER when it
+ * holds a number, SLOT_PERCENT for "50%" or "50 percent", SLOT_QUESTION when it is a question.
  */
 export function queryTerms(query: ConversationQuery): Map<string, number> {
   const out = new Map<string, number>();
@@ -124,6 +145,9 @@ export function queryTerms(query: ConversationQuery): Map<string, number> {
     for (const t of new Set(terms(text))) out.set(t, (out.get(t) ?? 0) + weight);
   }
   const current = query.segments[0];
-  if (current && !query.followUp && isQuestion(current.text)) out.set(QUESTION_TERM, (out.get(QUESTION_TERM) ?? 0) + 1);
+  // Numbers the user gave fit tools with numeric parameters; "50%" fits percentages (tool-doc.ts).
+  if (current && /\d/.test(current.text)) out.set(SLOT_NUMBER, 1);
+  if (current && /\d\s*(%|percent)/i.test(current.text)) out.set(SLOT_PERCENT, 1);
+  if (current && !FOLLOW_UP_OPENING.test(current.text) && isQuestion(current.text)) out.set(SLOT_QUESTION, 1);
   return out;
 }

@@ -59,6 +59,8 @@ export interface ToolDecision extends ToolScore {
 
 /** Added to the fused score of tools the assistant just called while the user follows up on them. */
 const STICKY_BONUS = 1;
+/** A part of a multi-part request scores its tools at this share of its own fused score. */
+const CLAUSE_SHARE = 1;
 /** Share of the lexical score given to name coverage (LexicalIndex.nameCoverage); the rest is BM25F. */
 const NAME_WEIGHT = 0.4;
 /** Ranked tools (best first) whose families travel with them. */
@@ -69,19 +71,31 @@ const FAMILY_RANKS = 1;
  * ranking; without them `hybrid` and `semantic` fall back to lexical.
  */
 export function scoreTools(index: ToolSetIndex, query: ConversationQuery, mode: SelectionMode, toolViews?: readonly (readonly Float32Array[])[], queryVectors?: readonly Float32Array[]): ToolScore[] {
+  const n = query.segments.length;
+  const whole = fusedScores(index, query, mode, toolViews, queryVectors?.slice(0, n));
+  const fused = whole.fused;
+  // A tool that fits one part of a two-part request is relevant even if the other part dominates the whole.
+  query.clauses.forEach((clause, c) => {
+    const part = fusedScores(index, { ...query, segments: [clause], clauses: [] }, mode, toolViews, queryVectors && [queryVectors[n + c]!]);
+    part.fused.forEach((f, i) => (fused[i] = Math.max(fused[i]!, CLAUSE_SHARE * f)));
+  });
+  return index.docs.map((doc, i) => ({
+    lexical: whole.lexicalRaw[i]!,
+    semantic: whole.semanticRaw ? whole.semanticRaw[i]! : null,
+    fused: fused[i]! + (query.followUp && query.recentToolCalls.has(doc.name) ? STICKY_BONUS : 0),
+  }));
+}
+
+function fusedScores(index: ToolSetIndex, query: ConversationQuery, mode: SelectionMode, toolViews?: readonly (readonly Float32Array[])[], queryVectors?: readonly (Float32Array | undefined)[]) {
   const terms = queryTerms(query);
   const lexicalRaw = index.lexical.score(terms);
   const coverage = index.lexical.nameCoverage(terms);
   const lexical = normaliseByMax(lexicalRaw).map((s, i) => (1 - NAME_WEIGHT) * s + NAME_WEIGHT * coverage[i]!);
-  const useSemantic = mode !== "lexical" && toolViews !== undefined && queryVectors !== undefined && queryVectors.length === query.segments.length;
+  const useSemantic = mode !== "lexical" && toolViews !== undefined && queryVectors !== undefined && queryVectors.length === query.segments.length && queryVectors.every(Boolean);
   const semanticRaw = useSemantic ? semanticScores(toolViews, query.segments.map((s, i) => ({ vector: queryVectors[i]!, weight: s.weight }))) : undefined;
   const semantic = semanticRaw ? normaliseMinMax(semanticRaw) : undefined;
   const fused = mode === "semantic" && semantic ? semantic : fuse(lexical, semantic);
-  return index.docs.map((doc, i) => ({
-    lexical: lexicalRaw[i]!,
-    semantic: semanticRaw ? semanticRaw[i]! : null,
-    fused: fused[i]! + (query.followUp && query.recentToolCalls.has(doc.name) ? STICKY_BONUS : 0),
-  }));
+  return { lexicalRaw, semanticRaw, fused: Float64Array.from(fused) };
 }
 
 const globCache = new Map<string, Bun.Glob>();

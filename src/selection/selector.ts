@@ -120,7 +120,7 @@ export class ToolSelector {
     const skipped = settings.mode === "off" || tools.length <= settings.min_tools;
     if (skipped) mode = settings.mode === "off" ? "off" : "skipped (min_tools)";
     else if (settings.mode !== "lexical") {
-      const semantic = await this.embeddings(entry, query.segments.map((s) => s.text), settings.deadline_ms);
+      const semantic = await this.embeddings(entry, [...query.segments, ...query.clauses].map((s) => s.text), settings.deadline_ms);
       if (typeof semantic === "string") mode = `lexical (${semantic})`;
       else [toolViews, queryVectors] = semantic;
     }

@@ -27,6 +27,8 @@ export interface ToolDoc {
   /** SHA-256 hex of the canonical JSON of the tool (sorted keys): identity across requests and restarts. */
   hash: string;
   fields: ToolFields;
+  /** Kinds of values the parameters take (SLOT_NUMBER, SLOT_PERCENT), matched against numbers in the query. */
+  slots: string[];
   /** Texts embedded for the semantic ranker: the spoken name, the whole description, its sentences and quoted examples. */
   views: string[];
 }
@@ -42,7 +44,28 @@ export function sha256Hex(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-function walkSchema(schema: unknown, out: { names: string[]; descriptions: string[]; enums: string[] }, depth = 0): void {
+/** Pseudo-terms for the kind of values a tool's parameters take; the tokenizer never produces them. */
+export const SLOT_NUMBER = "#number";
+export const SLOT_PERCENT = "#percent";
+/** The tool answers questions: its description says so, or it gives a question as an example. */
+export const SLOT_QUESTION = "#question";
+
+interface SchemaWords {
+  names: string[];
+  descriptions: string[];
+  enums: string[];
+  slots: Set<string>;
+}
+
+function noteSlots(s: Record<string, unknown>, out: SchemaWords): void {
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  if (!types.includes("integer") && !types.includes("number")) return;
+  out.slots.add(SLOT_NUMBER);
+  const percentRange = s.minimum === 0 && s.maximum === 100;
+  if (percentRange || (typeof s.description === "string" && /percent/i.test(s.description))) out.slots.add(SLOT_PERCENT);
+}
+
+function walkSchema(schema: unknown, out: SchemaWords, depth = 0): void {
   if (!schema || typeof schema !== "object" || depth > 8) return;
   const s = schema as Record<string, unknown>;
   if (Array.isArray(s.enum)) for (const v of s.enum) if (typeof v === "string" || typeof v === "number") out.enums.push(String(v));
@@ -51,6 +74,7 @@ function walkSchema(schema: unknown, out: { names: string[]; descriptions: strin
       out.names.push(key);
       const description = (sub as Record<string, unknown> | null)?.description;
       if (typeof description === "string") out.descriptions.push(description);
+      if (sub && typeof sub === "object") noteSlots(sub as Record<string, unknown>, out);
       walkSchema(sub, out, depth + 1);
     }
   }
@@ -79,8 +103,9 @@ export const VIEWS_VERSION = 1;
 export function toolDoc(tool: Tool): ToolDoc {
   const fn = tool.function;
   const description = typeof fn.description === "string" ? fn.description : "";
-  const schema = { names: [] as string[], descriptions: [] as string[], enums: [] as string[] };
+  const schema: SchemaWords = { names: [], descriptions: [], enums: [], slots: new Set() };
   walkSchema(fn.parameters, schema);
+  if (/\b(questions?|answer(s|ing)?)\b/i.test(description) || quotedPhrases(description).some((q) => q.endsWith("?"))) schema.slots.add(SLOT_QUESTION);
   const nameWords = splitIdentifier(fn.name);
   const views = [...new Set([nameWords.join(" "), description, ...descriptionViews(description)].filter((v) => v.length > 0))];
   return {
@@ -94,6 +119,7 @@ export function toolDoc(tool: Tool): ToolDoc {
       paramDescriptions: schema.descriptions.join(" "),
       enums: schema.enums.join(" "),
     },
+    slots: [...schema.slots],
     views,
   };
 }
