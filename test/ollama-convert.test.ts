@@ -48,7 +48,9 @@ describe("tool-call arguments", () => {
 
 describe("request fields", () => {
   test("num_predict -1 and -2 set no max_tokens; num_ctx and keep_alive stay out of the JSON but reach Ollama", () => {
-    const request = chatRequestFromOllama({ model: "m", messages: [{ role: "user", content: "x" }], options: { num_predict: -1, num_ctx: 4096 }, keep_alive: 0, think: false });
+    const body = { model: "m", messages: [{ role: "user", content: "x" }], options: { num_predict: -1, num_ctx: 4096 }, keep_alive: 0, think: false };
+    expect(Object.getOwnPropertySymbols(chatRequestFromOllama(body))).toEqual([]);
+    const request = chatRequestFromOllama(body, true);
     expect(request.max_tokens).toBeUndefined();
     expect(JSON.parse(JSON.stringify(request))).toEqual({ model: "m", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true } });
     expect(request[OLLAMA_EXTRAS]).toEqual({ options: { num_predict: -1, num_ctx: 4096 }, keep_alive: 0, think: false });

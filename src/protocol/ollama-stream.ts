@@ -12,11 +12,11 @@
  * upstream chunk; nothing is buffered beyond an incomplete line.
  */
 import { ProxyError } from "../server/errors.ts";
-import { encodeNDJSON, NDJSONParser } from "./ndjson.ts";
+import { NDJSONParser } from "./ndjson.ts";
 import type { OllamaChatResponse, OllamaErrorBody, OllamaToolCall } from "./ollama.ts";
 import { doneStats, finishReason, ollamaToolCall, openAIToolCalls, reasoningOf, usageFrom } from "./ollama-response.ts";
 import type { ChatCompletionChunk, Usage } from "./openai.ts";
-import { encodeSSE, SSE_DONE, SSEParser } from "./sse.ts";
+import { SSE_DONE, SSEParser } from "./sse.ts";
 
 export type OllamaReplyKind = "chat" | "generate";
 
@@ -125,7 +125,8 @@ export function errorMessageOf(body: unknown): string | undefined {
   return typeof message === "string" ? message : JSON.stringify(error);
 }
 
-const joinBytes = (parts: Uint8Array[]): Uint8Array => (parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+// One string per upstream chunk, encoded once: cheaper than bytes per line joined afterwards.
+const textEncoder = new TextEncoder();
 
 /**
  * Translates an OpenAI SSE body into an Ollama NDJSON body, one write per upstream chunk.
@@ -139,15 +140,15 @@ export function ndjsonFromSSE(body: ReadableStream<Uint8Array>, encoder: OllamaS
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const parts: Uint8Array[] = [];
+        let out = "";
         const fail = (message: string) => {
-          parts.push(encodeNDJSON({ error: message } satisfies OllamaErrorBody));
+          out += `${JSON.stringify({ error: message } satisfies OllamaErrorBody)}\n`;
           finished = true;
         };
         const emit = (objects: object[]) => {
-          for (const o of objects) parts.push(encodeNDJSON(o));
+          for (const o of objects) out += `${JSON.stringify(o)}\n`;
         };
-        while (parts.length === 0 && !finished) {
+        while (out === "" && !finished) {
           let chunk: Awaited<ReturnType<typeof reader.read>>;
           try {
             chunk = await reader.read();
@@ -186,7 +187,7 @@ export function ndjsonFromSSE(body: ReadableStream<Uint8Array>, encoder: OllamaS
             fail(err.message);
           }
         }
-        if (parts.length > 0) controller.enqueue(joinBytes(parts));
+        if (out !== "") controller.enqueue(textEncoder.encode(out));
         if (finished) {
           controller.close();
           // Reading on lets the tap see the end of the upstream body and record the exchange.
@@ -257,7 +258,6 @@ export class OpenAIChunkEncoder {
   }
 }
 
-const SSE_DONE_BYTES = new TextEncoder().encode(`data: ${SSE_DONE}\n\n`);
 
 /**
  * Translates an Ollama NDJSON body into an OpenAI SSE body ending with `data: [DONE]`, one write
@@ -271,8 +271,8 @@ export function sseFromNDJSON(body: ReadableStream<Uint8Array>, encoder: OpenAIC
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const parts: Uint8Array[] = [];
-        while (parts.length === 0 && !finished) {
+        let out = "";
+        while (out === "" && !finished) {
           const chunk = await reader.read().catch((err: unknown) => {
             controller.error(err);
             return undefined;
@@ -286,7 +286,7 @@ export function sseFromNDJSON(body: ReadableStream<Uint8Array>, encoder: OpenAIC
           }
           for (const line of lines) {
             const events = encoder.push(line as OllamaChatResponse);
-            for (const e of events) parts.push(encodeSSE(e));
+            for (const e of events) out += `data: ${JSON.stringify(e)}\n\n`;
             if (errorMessageOf(line) !== undefined) {
               finished = true;
               void reader.cancel().catch(() => {});
@@ -294,11 +294,11 @@ export function sseFromNDJSON(body: ReadableStream<Uint8Array>, encoder: OpenAIC
             }
           }
           if (chunk.done && !finished) {
-            parts.push(SSE_DONE_BYTES);
+            out += `data: ${SSE_DONE}\n\n`;
             finished = true;
           }
         }
-        if (parts.length > 0) controller.enqueue(joinBytes(parts));
+        if (out !== "") controller.enqueue(textEncoder.encode(out));
         if (finished) controller.close();
       },
       cancel(reason) {

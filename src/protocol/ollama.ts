@@ -156,9 +156,9 @@ export interface OllamaErrorBody {
 }
 
 /**
- * Ollama-only request fields carried on a canonical ChatCompletionRequest under this symbol key:
- * invisible to JSON.stringify (so OpenAI upstreams never see them), kept by object spreads (so
- * pipeline stages that copy the request keep them), read by the Ollama backend.
+ * Ollama-only request fields carried on a canonical ChatCompletionRequest under this symbol key when
+ * it goes to an Ollama upstream: invisible to JSON (the request log never shows them), kept by
+ * object spreads (so pipeline stages that copy the request keep them), read by the Ollama backend.
  */
 export const OLLAMA_EXTRAS: unique symbol = Symbol("llm-proxy.ollama-extras");
 

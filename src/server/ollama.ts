@@ -169,29 +169,35 @@ async function ollamaReply(response: Response, kind: OllamaReplyKind, model: str
 
 /**
  * Nothing to generate (no messages / empty prompt): Ollama loads (or, with keep_alive 0, unloads)
- * the model and answers at once. We check that the model is served and answer the same way.
+ * the model and answers at once. The model has been checked to be served; we answer the same way.
  */
-async function loadReply(runtime: Runtime, exchange: Exchange, kind: OllamaReplyKind, body: OllamaChatRequest | OllamaGenerateRequest): Promise<Response> {
-  const { config, upstreams } = runtime.state;
-  const target = await resolveModel(config, upstreams, body.model, callOptions(exchange));
-  const model = body.model || config.models.default_model;
-  Object.assign(exchange.row, { client_model: model, upstream: target.upstream.name, upstream_model: target.model });
+function loadReply(exchange: Exchange, kind: OllamaReplyKind, model: string, target: Target, keepAlive: unknown): Response {
+  Object.assign(exchange.row, { upstream: target.upstream.name, upstream_model: target.model });
   exchange.finish({ status: 200 });
-  const unload = body.keep_alive === 0 || body.keep_alive === "0" || body.keep_alive === "0s";
+  const unload = keepAlive === 0 || keepAlive === "0" || keepAlive === "0s";
   const base = { model, created_at: new Date().toISOString(), done: true, done_reason: unload ? "unload" : "load" };
   const reply = kind === "chat" ? { ...base, message: { role: "assistant", content: "" } } : { ...base, response: "" };
   return Response.json(reply, { headers: exchange.responseHeaders });
 }
 
-/** Runs one /api/chat or /api/generate request through the pipeline. */
+/**
+ * Runs one /api/chat or /api/generate request through the pipeline. The model is resolved first
+ * (cached model lists, so cheap) to know whether the upstream speaks Ollama natively: only then
+ * does the canonical request carry the Ollama-only fields.
+ */
 function generate(runtime: Runtime, request: Request, kind: OllamaReplyKind, body: OllamaChatRequest | OllamaGenerateRequest): Promise<Response> {
   const exchange = startExchange(runtime, request, kind === "chat" ? "/api/chat" : "/api/generate");
   return answer(exchange, async () => {
+    const state = runtime.state;
+    const model = body.model || state.config.models.default_model;
+    exchange.row.client_model = model || null;
+    const target = await resolveModel(state.config, state.upstreams, body.model, callOptions(exchange));
     const empty = kind === "chat" ? !(body as OllamaChatRequest).messages?.length : !(body as OllamaGenerateRequest).prompt;
-    if (empty) return loadReply(runtime, exchange, kind, body);
-    const canonical: CanonicalRequest = kind === "chat" ? chatRequestFromOllama(body as OllamaChatRequest) : generateRequestFromOllama(body as OllamaGenerateRequest);
-    const model = body.model || runtime.state.config.models.default_model;
-    const reply = await runChat(runtime.state, exchange, canonical);
+    if (empty) return loadReply(exchange, kind, model, target, body.keep_alive);
+    const native = target.upstream.config.type === "ollama";
+    const canonical: CanonicalRequest =
+      kind === "chat" ? chatRequestFromOllama(body as OllamaChatRequest, native) : generateRequestFromOllama(body as OllamaGenerateRequest, native);
+    const reply = await runChat(state, exchange, canonical);
     return ollamaReply(reply, kind, model, canonical.stream === true, exchange);
   });
 }
