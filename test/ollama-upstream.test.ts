@@ -189,6 +189,14 @@ describe("Ollama client through the proxy to an Ollama upstream (canonical both 
     });
   });
 
+  test("embed keeps truncate, keep_alive and options for the Ollama upstream", async () => {
+    const ollama = new Ollama({ host: proxy.url });
+    const res = await ollama.embed({ model: "qwen3:8b", input: ["a", "b"], truncate: false, keep_alive: "10m", options: { num_ctx: 512 } });
+    expect(res.embeddings).toEqual([[0.1, 0.2, 0], [0.1, 0.2, 1]]);
+    expect(res.prompt_eval_count).toBe(6);
+    expect(upstream.requests.at(-1)!.body).toEqual({ model: "qwen3:8b", input: ["a", "b"], truncate: false, keep_alive: "10m", options: { num_ctx: 512 } });
+  });
+
   test("streamed tool calls come back whole; show passes the upstream's own metadata", async () => {
     const ollama = new Ollama({ host: proxy.url });
     upstream.script.push({ toolCalls: [{ name: "HassTurnOff", arguments: { name: "tv" } }] });

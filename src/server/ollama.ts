@@ -213,15 +213,20 @@ async function servedTarget(runtime: Runtime, name: string | undefined, exchange
   }
 }
 
+/** Fields of an embed request that only an Ollama upstream understands. */
+const NATIVE_EMBED_FIELDS = ["truncate", "keep_alive", "options"] as const;
+
 /**
  * Sends an embeddings request for `input` to the model's upstream (logged like every exchange).
+ * `dimensions`, and for Ollama upstreams `truncate`, `keep_alive` and `options`, are taken from `request`.
  * @returns the vectors in input order and the prompt token count
  */
-async function embed(runtime: Runtime, exchange: Exchange, name: string | undefined, input: string | string[], dimensions?: number) {
+async function embed(runtime: Runtime, exchange: Exchange, name: string | undefined, input: string | string[], request: Record<string, unknown>) {
   const target = await servedTarget(runtime, name, exchange);
   Object.assign(exchange.row, { client_model: name ?? null, upstream: target.upstream.name, upstream_model: target.model });
   const body: Record<string, unknown> = { model: target.model, input };
-  if (dimensions !== undefined) body.dimensions = dimensions;
+  if (request.dimensions !== undefined) body.dimensions = request.dimensions;
+  if (target.upstream.config.type === "ollama") for (const key of NATIVE_EMBED_FIELDS) if (request[key] !== undefined) body[key] = request[key];
   const reply = await target.upstream.backend.embeddings(body, callOptions(exchange));
   const response = tapReply(reply.response, exchange, { sse: false, captureBody: false });
   if (response.status >= 400) return { error: await upstreamError(response, exchange) };
@@ -287,7 +292,7 @@ export function ollamaRoutes(runtime: Runtime) {
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/api/embed");
         return answer(exchange, async () => {
-          const result = await embed(runtime, exchange, body.model, body.input, body.dimensions);
+          const result = await embed(runtime, exchange, body.model, body.input, body);
           if ("error" in result) return result.error!;
           const reply: OllamaEmbedResponse = {
             model: body.model ?? runtime.state.config.models.default_model,
@@ -311,7 +316,7 @@ export function ollamaRoutes(runtime: Runtime) {
             exchange.finish({ status: 200 });
             return Response.json({ embedding: [] }, { headers: exchange.responseHeaders });
           }
-          const result = await embed(runtime, exchange, body.model, body.prompt);
+          const result = await embed(runtime, exchange, body.model, body.prompt, body);
           if ("error" in result) return result.error!;
           return Response.json({ embedding: result.embeddings[0] ?? [] }, { headers: exchange.responseHeaders });
         });

@@ -76,7 +76,8 @@ export class OllamaBackend implements Backend {
   }
 
   /**
-   * OpenAI embeddings body -> /api/embed -> OpenAI embeddings JSON (base64 when asked for).
+   * OpenAI embeddings body (plus `truncate`, `keep_alive`, `options` from the Ollama front) ->
+   * /api/embed -> OpenAI embeddings JSON (base64 when asked for).
    * @throws ProxyError 400 for token-array inputs, which Ollama does not take
    */
   async embeddings(body: Record<string, unknown>, call: CallOptions): Promise<UpstreamReply> {
@@ -84,7 +85,8 @@ export class OllamaBackend implements Backend {
     const texts = typeof input === "string" ? input : Array.isArray(input) && input.every((i) => typeof i === "string") ? (input as string[]) : undefined;
     if (texts === undefined) throw new ProxyError(400, "Ollama upstreams take embeddings input as a string or an array of strings", "invalid_request_error", "invalid_value", "input");
     const sent: Record<string, unknown> = { model: body.model, input: texts };
-    if (body.dimensions !== undefined) sent.dimensions = body.dimensions;
+    // dimensions from OpenAI clients; truncate, keep_alive and options from the Ollama front.
+    for (const key of ["dimensions", "truncate", "keep_alive", "options"]) if (body[key] !== undefined) sent[key] = body[key];
     const reply = await sendUpstream(this.upstream, { ...call, path: "/api/embed", headers: JSON_HEADERS, body: JSON.stringify(sent) });
     if (!reply.response.ok) return { ...reply, response: await openAIError(reply.response) };
     const json = await readJson<OllamaEmbedResponse>(reply.response, "/api/embed");
