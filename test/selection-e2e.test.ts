@@ -144,6 +144,15 @@ describe("tool selection through the proxy", () => {
   });
 });
 
+describe("config reload", () => {
+  test("the selector (Worker, caches) outlives a reload", async () => {
+    const selector = proxy.runtime.selector;
+    proxy.runtime.reload();
+    expect(proxy.runtime.state.selector).toBe(selector);
+    expect(proxy.runtime.selector.embedderStatus).not.toBe("failed");
+  });
+});
+
 describe("a missing model", () => {
   test("falls back to lexical with one warning; the request still succeeds", async () => {
     const up = new FakeOpenAIUpstream();

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
+import { loadConfig } from "../src/config/load.ts";
 import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
 import type { Embedder } from "../src/selection/embedder.ts";
@@ -221,6 +222,14 @@ describe("rules", () => {
     expect(s.always).toEqual(["a", "b"]);
     expect(resolveSettings(config, ["llama"]).keep).toBe(2);
     expect(resolveSettings(Value.Default(SelectionSchema, {}) as SelectionConfig, []).keep).toBe(5);
+  });
+
+  test("TOOLS_TO_KEEP, LLM_PROXY_EMBEDDING_MODEL and LLM_PROXY_MODELS_DIR set the selection section", () => {
+    const { config } = loadConfig({ path: "/dev/null", env: { TOOLS_TO_KEEP: "7", LLM_PROXY_EMBEDDING_MODEL: "org/model", LLM_PROXY_MODELS_DIR: "/models" } });
+    expect(config.selection.keep).toBe(7);
+    expect(config.selection.embedding_model).toBe("org/model");
+    expect(config.selection.models_dir).toBe("/models");
+    expect(() => loadConfig({ path: "/dev/null", env: { TOOLS_TO_KEEP: "none" } })).toThrow(/selection\.keep/);
   });
 });
 
