@@ -11,6 +11,8 @@ export interface Embedder {
   readonly model: string;
   /** "loading" until the model answered, then "ready" or "failed". */
   readonly status: "loading" | "ready" | "failed";
+  /** Why the model could not be loaded, once status is "failed". */
+  readonly failure?: string;
   /** Resolves true once the model is loaded, false when it cannot be. */
   ready(): Promise<boolean>;
   /** @throws EmbedderUnavailable when the model failed or the queue is full; Error when inference fails */

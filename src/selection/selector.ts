@@ -183,8 +183,7 @@ export class ToolSelector {
     const embedder = this.currentEmbedder();
     if (!embedder) return "no embedding model";
     if (embedder.status === "failed") {
-      const failure = (embedder as { failure?: string }).failure;
-      this.warn(`embedding model ${embedder.model} could not be loaded${failure ? ` (${failure})` : ""}`);
+      this.warn(`embedding model ${embedder.model} could not be loaded${embedder.failure ? ` (${embedder.failure})` : ""}`);
       return "model unavailable";
     }
     if (embedder.status === "loading" && !entry.views) {
