@@ -131,7 +131,10 @@ const QUESTION_OPENING = /^\s*(what|which|who|whom|whose|when|where|why|how|is|a
 
 /** True for a question asking for information (not a polite request such as "can you turn on ..."). */
 export function isQuestion(text: string): boolean {
-  return text.trim().endsWith("?") ? !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(text) : QUESTION_OPENING.test(text);
+  if (!text.trim().endsWith("?")) return QUESTION_OPENING.test(text);
+  // "..., can you help?" asks for an action, not for information: judge the last clause.
+  const lastClause = text.split(/[,;:]/).at(-1)!;
+  return !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(lastClause) && !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(text);
 }
 
 /**
