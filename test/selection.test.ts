@@ -72,6 +72,8 @@ describe("lexical ranking (BM25F)", () => {
   test("questions reach tools that answer questions", () => {
     expect(isQuestion("is the garage door open?")).toBe(true);
     expect(isQuestion("can you turn on the light?")).toBe(false);
+    expect(isQuestion("the kitchen is dark, can you help?")).toBe(false);
+    expect(isQuestion("which lights are on")).toBe(true);
     expect(rank("is the garage door open?")[0]).toBe("GetLiveContext");
   });
 
