@@ -84,7 +84,9 @@ export class OllamaStreamEncoder {
           let call = this.calls.get(index);
           if (!call) this.calls.set(index, (call = { name: "", args: "" }));
           if (part.function?.name) call.name += part.function.name;
-          if (part.function?.arguments) call.args += part.function.arguments;
+          const args: unknown = part.function?.arguments;
+          // Some servers send the arguments as an object, whole, instead of string fragments.
+          if (args) call.args += typeof args === "string" ? args : JSON.stringify(args);
         }
       }
     }
