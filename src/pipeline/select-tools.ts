@@ -15,6 +15,11 @@ export const selectTools: ChatStage = {
     const tools = request.tools;
     if (!state.selector || !Array.isArray(tools) || tools.length === 0) return;
     const settings = resolveSettings(state.config.selection, [exchange.row.client_model, target.model]);
+    if (settings.mode === "off") {
+      // Off costs nothing: no ranking, no token counting on the hot path.
+      Object.assign(exchange.row, { tools_received: tools.length, selection_mode: "off" });
+      return;
+    }
     const result = await state.selector.select(request, settings);
     if (!result) return;
     if (result.kept.length !== tools.length) ctx.request = { ...request, tools: result.kept };
