@@ -9,7 +9,8 @@
  *   3. matching a `never` glob: dropped.
  *   4. matching an `always` glob: kept.
  *   5. the `keep` best-ranked tools whose fused score is at least `min_score`, each followed by its
- *      related tools (related.ts), while the kept tools fit `max_tool_tokens` (0 = no budget).
+ *      opposites (and the best one by its family, related.ts), while the kept tools fit
+ *      `max_tool_tokens` (0 = no budget).
  *   6. everything else: dropped.
  */
 import type { ToolChoice } from "../protocol/openai.ts";
@@ -59,16 +60,15 @@ export interface ToolDecision extends ToolScore {
 
 /** Added to the fused score of tools the assistant just called while the user follows up on them. */
 const STICKY_BONUS = 1;
-/** A part of a multi-part request scores its tools at this share of its own fused score. */
-const CLAUSE_SHARE = 1;
 /** Share of the lexical score given to name coverage (LexicalIndex.nameCoverage); the rest is BM25F. */
 const NAME_WEIGHT = 0.4;
 /** Ranked tools (best first) whose families travel with them. */
 const FAMILY_RANKS = 1;
 
 /**
- * Scores every tool. `queryVectors` (one per query segment, same order) enables the semantic
- * ranking; without them `hybrid` and `semantic` fall back to lexical.
+ * Scores every tool: the fused score of the whole query, or of one of its clauses where that is
+ * higher, plus the sticky bonus. `queryVectors` (one per query segment, then one per clause, in
+ * order) enable the semantic ranking; without them `hybrid` and `semantic` fall back to lexical.
  */
 export function scoreTools(index: ToolSetIndex, query: ConversationQuery, mode: SelectionMode, toolViews?: readonly (readonly Float32Array[])[], queryVectors?: readonly Float32Array[]): ToolScore[] {
   const n = query.segments.length;
@@ -77,7 +77,7 @@ export function scoreTools(index: ToolSetIndex, query: ConversationQuery, mode: 
   // A tool that fits one part of a two-part request is relevant even if the other part dominates the whole.
   query.clauses.forEach((clause, c) => {
     const part = fusedScores(index, { ...query, segments: [clause], clauses: [] }, mode, toolViews, queryVectors && [queryVectors[n + c]!]);
-    part.fused.forEach((f, i) => (fused[i] = Math.max(fused[i]!, CLAUSE_SHARE * f)));
+    part.fused.forEach((f, i) => (fused[i] = Math.max(fused[i]!, f)));
   });
   return index.docs.map((doc, i) => ({
     lexical: whole.lexicalRaw[i]!,
