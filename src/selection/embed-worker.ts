@@ -22,6 +22,7 @@ export type WorkerReply =
   | { type: "vectors"; id: number; dim: number; data: Float32Array }
   | { type: "error"; id: number; message: string };
 
+const SUB_BATCH = 64;
 let extractor: FeatureExtractionPipeline | undefined;
 const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []) => self.postMessage(reply, transfer);
 
@@ -43,9 +44,21 @@ async function init(msg: Extract<WorkerRequest, { type: "init" }>): Promise<void
 async function embed(msg: Extract<WorkerRequest, { type: "embed" }>): Promise<void> {
   try {
     if (!extractor) throw new Error("model not loaded");
-    const out = await extractor(msg.texts, { pooling: "mean", normalize: true });
-    const data = Float32Array.from(out.data as Float32Array);
-    post({ type: "vectors", id: msg.id, dim: out.dims.at(-1)!, data }, [data.buffer as ArrayBuffer]);
+    // Sub-batches bound the padded input tensor when a long tool list arrives at once.
+    const parts: Float32Array[] = [];
+    let dim = 0;
+    for (let i = 0; i < msg.texts.length; i += SUB_BATCH) {
+      const out = await extractor(msg.texts.slice(i, i + SUB_BATCH), { pooling: "mean", normalize: true });
+      dim = out.dims.at(-1)!;
+      parts.push(out.data as Float32Array);
+    }
+    const data = new Float32Array(msg.texts.length * dim);
+    let at = 0;
+    for (const part of parts) {
+      data.set(part, at);
+      at += part.length;
+    }
+    post({ type: "vectors", id: msg.id, dim, data }, [data.buffer as ArrayBuffer]);
   } catch (err) {
     post({ type: "error", id: msg.id, message: (err as Error)?.message ?? String(err) });
   }
