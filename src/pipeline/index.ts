@@ -61,7 +61,8 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
   const target = await resolveModel(config, state.upstreams, request.model, call);
   row.upstream = target.upstream.name;
   row.upstream_model = target.model;
-  const ctx: ChatContext = { state, exchange, target, request: { ...request, model: target.model } };
+  // The client's own object while the model name is unchanged, so its JSON text can be forwarded as is.
+  const ctx: ChatContext = { state, exchange, target, request: target.model === request.model ? request : { ...request, model: target.model } };
   for (const stage of STAGES) {
     try {
       await stage.run(ctx);

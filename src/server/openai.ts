@@ -4,11 +4,12 @@
  * and again at `server.path_prefix` (PROXY_PATH_PREFIX), which stands in for `/v1`: with `/api/v1`,
  * a client whose base URL is `http://proxy/api/v1` reaches `/api/v1/chat/completions`.
  */
-import { Elysia, t } from "elysia";
+import { Elysia, ParseError, t } from "elysia";
 import { callOptions, runChat } from "../pipeline/index.ts";
 import { resolveModel } from "../pipeline/resolve.ts";
 import { tapReply } from "../pipeline/tap.ts";
 import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
+import { parseJsonKeepingText } from "../protocol/raw-json.ts";
 import type { Runtime } from "../runtime.ts";
 import { responseHeaders, sendUpstream } from "../upstream/http.ts";
 import { startExchange } from "./context.ts";
@@ -81,7 +82,18 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
         const exchange = startExchange(runtime, request, "/v1/chat/completions");
         return answer(exchange, () => runChat(runtime.state, exchange, body as ChatCompletionRequest));
       },
-      { body: ChatBody, parse: "json" },
+      {
+        body: ChatBody,
+        // Keeps the body's text so that an unchanged request is forwarded without serialising it again.
+        parse: async ({ request }) => {
+          const text = await request.text();
+          try {
+            return parseJsonKeepingText(text);
+          } catch (err) {
+            throw new ParseError(err as Error);
+          }
+        },
+      },
     )
     .get("/models", async () => ({ object: "list", data: await listModels(runtime) }))
     .get("/models/*", async ({ params }) => {

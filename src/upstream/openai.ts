@@ -4,6 +4,7 @@
  */
 import type { UpstreamConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import { jsonTextOf } from "../protocol/raw-json.ts";
 import type { Backend, CallOptions } from "./backend.ts";
 import { sendUpstream } from "./http.ts";
 import { transformParams } from "./params.ts";
@@ -19,7 +20,9 @@ export class OpenAIBackend implements Backend {
   constructor(readonly upstream: UpstreamConfig) {}
 
   chat(request: ChatCompletionRequest, call: CallOptions) {
-    const body = JSON.stringify(transformParams(request, this.upstream));
+    const sent = transformParams(request, this.upstream);
+    // An unchanged request goes out as the client's own JSON text (see protocol/raw-json.ts).
+    const body = (sent === request && jsonTextOf(request)) || JSON.stringify(sent);
     return sendUpstream(this.upstream, { ...call, path: "/chat/completions", headers: JSON_HEADERS, body });
   }
 
