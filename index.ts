@@ -80,8 +80,18 @@ function main(argv: string[]): void {
     return;
   }
 
-  const runtime = new Runtime(loaded, options);
-  const server = startServer(runtime);
+  let runtime: Runtime | undefined;
+  let server: ReturnType<typeof startServer>;
+  try {
+    runtime = new Runtime(loaded, options);
+    server = startServer(runtime);
+  } catch (err) {
+    // An unusable data directory or a taken address: say which, without a stack trace.
+    runtime?.close();
+    const { message, code } = err as { message: string; code?: string };
+    console.error(`llm-proxy: cannot start: ${code && !message.startsWith(code) ? `${code}: ` : ""}${message}`);
+    process.exit(1);
+  }
   console.log(`llm-proxy ${VERSION} listening on http://${server.hostname}:${server.port} (config: ${loaded.path ?? "embedded defaults"})`);
   const reload = () => {
     try {

@@ -133,6 +133,24 @@ describe("serve", () => {
     }
   });
 
+  test("an unusable data directory or a taken port: exit 1 with one line, no stack trace", async () => {
+    const notADir = join(dir, "a-file");
+    writeFileSync(notADir, "");
+    const badDir = await run(["--port", "0", "--data-dir", join(notADir, "data")]);
+    expect(badDir.code).toBe(1);
+    expect(badDir.stderr).toStartWith("llm-proxy: cannot start: ");
+    expect(badDir.stderr.trim().split("\n")).toHaveLength(1);
+
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    try {
+      const busy = await run(["--port", String(taken.port), "--data-dir", join(dir, "busy-data")]);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toContain("EADDRINUSE");
+    } finally {
+      taken.stop(true);
+    }
+  });
+
   test("the shipped conf/llm-proxy.yaml serves with OPENAI_BASE_URL and a --port flag over PORT", async () => {
     const data = mkdtempSync(join(dir, "data-"));
     const server = await serve(["--config", join(ROOT, "conf/llm-proxy.yaml"), "--port", "0", "--data-dir", data], { OPENAI_BASE_URL: upstream.url, PORT: "1" });
