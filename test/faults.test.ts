@@ -158,6 +158,26 @@ describe("timeouts", () => {
 });
 
 describe("streams", () => {
+  test("a slow reader is not mistaken for a silent upstream by the idle timeout", async () => {
+    // 8 MiB is more than the socket buffers hold, so the proxy stops pulling while the client pauses.
+    const content = "x".repeat(8 * 1024 * 1024);
+    upstream.script.push({ content, chunks: 64 });
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "fake-model", messages, stream: true }) });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await sleep(800);
+    let text = "";
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text.includes("upstream_timeout")).toBe(false);
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+    expect(lastRow()).toMatchObject({ status: 200, error: null, finish_reason: "stop" });
+  });
+
   test("the SDK receives exactly the bytes the upstream sent", async () => {
     upstream.script.push({ content: "Grüße, 世界! Ünïcödé split across chunks", chunks: 7 });
     const response = await client.chat.completions

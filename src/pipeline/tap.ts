@@ -41,7 +41,9 @@ export function tapReply(response: Response, exchange: Exchange, options: TapOpt
   const reader = source.getReader();
   const parser = options.sse ? new SSEParser() : undefined;
   const decoder = new TextDecoder();
-  const keepText = options.captureBody || options.printBody || !options.sse;
+  // A JSON body is read for its usage, an error body for the log; audio or files passed through are not decoded.
+  const readable = status >= 400 || (headers.get("content-type") ?? "").includes("json");
+  const keepText = options.captureBody || options.printBody || (!options.sse && readable);
   let text = "";
   let usage: Usage | null | undefined;
   let finishReason: string | null | undefined;

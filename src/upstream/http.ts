@@ -58,36 +58,27 @@ function requestHeaders(upstream: UpstreamConfig, req: UpstreamRequest): Headers
 }
 
 /**
- * Wraps `body` so that `abort` runs when no chunk arrives for `idleMs`; the timer stops when the
- * body ends or is cancelled.
+ * Wraps `body` so that `abort` runs when a read waits more than `idleMs` for the next chunk. The
+ * clock runs only while a read is pending: a client that reads slowly (backpressure) is not an
+ * upstream that went silent.
  */
 function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(abort, idleMs);
-  };
   return new ReadableStream<Uint8Array>(
     {
-      start: arm,
       async pull(controller) {
+        const timer = setTimeout(abort, idleMs);
         try {
           const { done, value } = await reader.read();
-          if (done) {
-            clearTimeout(timer);
-            controller.close();
-            return;
-          }
-          arm();
-          controller.enqueue(value);
+          if (done) controller.close();
+          else controller.enqueue(value);
         } catch (err) {
-          clearTimeout(timer);
           controller.error(err);
+        } finally {
+          clearTimeout(timer);
         }
       },
       cancel(reason) {
-        clearTimeout(timer);
         return reader.cancel(reason);
       },
     },
