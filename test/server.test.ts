@@ -151,6 +151,30 @@ describe("models list", () => {
   });
 });
 
+describe("models list shared between requests", () => {
+  test("a client leaving while the list is fetched fails neither the others nor the upstream's health", async () => {
+    const fresh = new FakeOpenAIUpstream();
+    fresh.modelsDelayMs = 200;
+    const shared = startProxy({ upstreams: [{ name: "fresh", base_url: fresh.url, max_retries: 0 }] });
+    try {
+      const body = JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "hi" }] });
+      const leaving = new AbortController();
+      const gone = fetch(`${shared.url}/v1/chat/completions`, { method: "POST", body, signal: leaving.signal }).catch((e) => e);
+      await Bun.sleep(50);
+      const staying = fetch(`${shared.url}/v1/chat/completions`, { method: "POST", body });
+      await Bun.sleep(50);
+      leaving.abort();
+      expect(await gone).toBeInstanceOf(Error);
+      expect((await staying).status).toBe(200);
+      const health = (await (await fetch(`${shared.url}/health`)).json()) as any;
+      expect(health.upstreams[0]).toMatchObject({ reachable: true, last_error: null });
+    } finally {
+      shared.stop();
+      fresh.stop();
+    }
+  });
+});
+
 describe("embeddings", () => {
   const floats = [[0.5, -0.25, 0], [0.5, -0.25, 1]];
 

@@ -79,8 +79,10 @@ export class UpstreamState {
   async modelIds(call: CallOptions = {}): Promise<string[] | undefined> {
     if (Array.isArray(this.config.models)) return this.config.models;
     if (this.models && Date.now() - this.models.at < this.ttlMs) return this.models.ids;
+    // The fetch is shared by every request waiting for the list: it carries the caller's
+    // credentials but not its disconnect signal, or one client leaving would fail them all.
     this.pending ??= this.backend
-      .listModels(call)
+      .listModels({ clientAuthorization: call.clientAuthorization })
       .then((ids) => {
         this.models = { ids, at: Date.now() };
         this.markOk();

@@ -52,6 +52,8 @@ export class FakeOpenAIUpstream {
   /** The exact text of every SSE stream sent, in order (for byte-for-byte checks). */
   readonly streamsSent: string[] = [];
   models: string[];
+  /** Wait before answering GET /models. */
+  modelsDelayMs = 0;
   private readonly server: ReturnType<typeof Bun.serve>;
 
   constructor(private readonly options: FakeUpstreamOptions = {}) {
@@ -84,6 +86,7 @@ export class FakeOpenAIUpstream {
     this.requests.push({ method: req.method, path: url.pathname, headers: Object.fromEntries(req.headers), body, raw });
 
     if (url.pathname === "/v1/models") {
+      if (this.modelsDelayMs) await sleep(this.modelsDelayMs);
       return Response.json({ object: "list", data: this.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake" })) });
     }
     if (url.pathname === "/v1/embeddings") {
