@@ -123,4 +123,19 @@ describe("secrets", () => {
     expect(rows).not.toContain(PLAIN_KEY);
     expect(rows).toContain("Incorrect API key provided: ***");
   });
+
+  test("a password in an upstream's base_url is shown nowhere", async () => {
+    const withPassword = open.url.replace("http://", "http://user:pw-in-the-url@");
+    const other = startProxy({ upstreams: [{ name: "basic", base_url: withPassword, max_retries: 0 }] });
+    try {
+      const res = await new OpenAI({ baseURL: `${other.url}/v1`, apiKey: "k", maxRetries: 0 }).chat.completions.create({ model: "open-model", messages });
+      expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+      expect(open.chatRequests.at(-1)!.headers.authorization).toBe(`Basic ${btoa("user:pw-in-the-url")}`);
+      const health = await (await fetch(`${other.url}/health`)).text();
+      expect(health).toContain("user:***@127.0.0.1");
+      expect(health).not.toContain("pw-in-the-url");
+    } finally {
+      other.stop();
+    }
+  });
 });

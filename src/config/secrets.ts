@@ -11,9 +11,19 @@ const CREDENTIAL_HEADER = /(authorization|api[-_]?key|token|secret|cookie)/i;
 /** Shorter values are not treated as secrets: redacting them would mangle ordinary text. */
 const MIN_SECRET_LENGTH = 6;
 
-/** The upstream's own credentials: its api_key and the values of its credential headers. */
+/** The password of a `https://user:password@host/` URL, as written and decoded. */
+function urlPassword(url: string): string[] {
+  try {
+    const { password } = new URL(url);
+    return password ? [password, decodeURIComponent(password)] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The upstream's own credentials: its api_key, the password in its base_url and the values of its credential headers. */
 export function upstreamSecrets(upstream: UpstreamConfig): string[] {
-  const values = [upstream.api_key];
+  const values = [upstream.api_key, ...urlPassword(upstream.base_url)];
   for (const [name, value] of Object.entries(upstream.headers)) {
     if (CREDENTIAL_HEADER.test(name)) values.push(value.replace(/^(Bearer|Basic)\s+/i, ""), value);
   }

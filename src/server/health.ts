@@ -4,6 +4,7 @@
  * 3 s timeout) in the background, and the first call ever waits for that probe.
  */
 import { Elysia } from "elysia";
+import { redact, upstreamSecrets } from "../config/secrets.ts";
 import type { Runtime } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 
@@ -16,7 +17,7 @@ export function healthRoutes(runtime: Runtime) {
     const stale = upstreams.list.filter((u) => u.staleMs > PROBE_AFTER_MS);
     const probes = Promise.all(stale.map((u) => u.probe()));
     if (!firstProbe) await (firstProbe = probes);
-    const list = upstreams.list.map((u) => ({ name: u.name, type: u.config.type, base_url: u.config.base_url, ...u.health }));
+    const list = upstreams.list.map((u) => ({ name: u.name, type: u.config.type, base_url: redact(u.config.base_url, upstreamSecrets(u.config)), ...u.health }));
     const down = list.filter((u) => u.reachable === false).length;
     return {
       status: down === 0 ? "ok" : down === list.length ? "down" : "degraded",

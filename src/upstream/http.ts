@@ -52,7 +52,8 @@ function requestHeaders(upstream: UpstreamConfig, req: UpstreamRequest): Headers
   const headers = new Headers(req.headers);
   for (const [k, v] of Object.entries(upstream.headers)) headers.set(k, v);
   if (upstream.api_key) headers.set("authorization", `Bearer ${upstream.api_key}`);
-  else if (req.clientAuthorization) headers.set("authorization", req.clientAuthorization);
+  // Credentials in the base_url (http://user:password@host) are the upstream's own, sent as Basic by fetch.
+  else if (req.clientAuthorization && !URL.parse(upstream.base_url)?.username) headers.set("authorization", req.clientAuthorization);
   else headers.delete("authorization");
   return headers;
 }
