@@ -170,6 +170,12 @@ describe("unknown models and routes", () => {
     expect(res.json).toMatchObject(openAIError("model"));
   });
 
+  test("a model id with a malformed escape: 404, not a 500", async () => {
+    const res = await fetch(`${proxy.url}/v1/models/%E0%A4%A`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: "model_not_found" } });
+  });
+
   test("an unknown route outside /v1: 404 in the OpenAI shape", async () => {
     const res = await fetch(`${proxy.url}/nope`);
     expect(res.status).toBe(404);

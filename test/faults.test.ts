@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
+import { backoffDelay, parseRetryAfter, retryDelay } from "../src/upstream/retry.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
@@ -234,5 +235,37 @@ describe("streams", () => {
     expect(upstream.chatRequests.length - before).toBe(1);
     const row = lastRow();
     expect(row).toMatchObject({ status: 499, retries: 1, error: "client disconnected" });
+  });
+});
+
+describe("retry policy", () => {
+  const timing = { retry_base_delay_ms: 100, retry_max_delay_ms: 1000, rate_limit_wait_ms: 2000, max_retry_after_ms: 60_000 };
+  const reply = (status: number, retryAfter?: string) => new Response(null, { status, headers: retryAfter ? { "retry-after": retryAfter } : {} });
+
+  test("Retry-After: seconds, HTTP date, past date, garbage", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(parseRetryAfter("2", now)).toBe(2000);
+    expect(parseRetryAfter("0.5", now)).toBe(500);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("Wed, 31 Dec 2025 23:00:00 GMT", now)).toBe(0);
+    expect(parseRetryAfter("soon", now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+
+  test("full jitter stays within [0, min(cap, base * 2^attempt)]", () => {
+    expect(backoffDelay(0, 100, 1000, () => 0.999)).toBe(100);
+    expect(backoffDelay(3, 100, 1000, () => 0.999)).toBe(799);
+    expect(backoffDelay(10, 100, 1000, () => 1)).toBe(1000);
+    expect(backoffDelay(5, 100, 1000, () => 0)).toBe(0);
+  });
+
+  test("which outcomes are retried, and after how long", () => {
+    for (const status of [400, 401, 403, 404, 409, 422]) expect(retryDelay(reply(status), 0, timing)).toBeUndefined();
+    for (const status of [408, 500, 502, 503, 504]) expect(retryDelay(reply(status), 0, timing)).toBeLessThanOrEqual(100);
+    expect(retryDelay(undefined, 0, timing)).toBeLessThanOrEqual(100);
+    expect(retryDelay(reply(429), 0, timing)).toBe(2000);
+    expect(retryDelay(reply(429, "3"), 0, timing)).toBe(3000);
+    expect(retryDelay(reply(503, "3"), 0, timing)).toBe(3000);
+    expect(retryDelay(reply(429, "3600"), 0, timing)).toBeUndefined();
   });
 });

@@ -59,6 +59,15 @@ async function answer(exchange: ReturnType<typeof startExchange>, work: () => Pr
   }
 }
 
+/** decodeURIComponent that keeps a malformed escape (e.g. "%E0%A4%A") as written: it then names no model (404) instead of throwing (500). */
+function decodePath(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** Lists every served model: each upstream's ids (first upstream wins a duplicate) plus aliases. */
 export async function listModels(runtime: Runtime): Promise<ModelEntry[]> {
   const { config, upstreams } = runtime.state;
@@ -97,7 +106,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
     )
     .get("/models", async () => ({ object: "list", data: await listModels(runtime) }))
     .get("/models/*", async ({ params }) => {
-      const id = decodeURIComponent(params["*"]);
+      const id = decodePath(params["*"]);
       const found = (await listModels(runtime)).find((m) => m.id === id);
       if (found) return found;
       const slash = id.indexOf("/");
