@@ -114,6 +114,25 @@ describe("/health", () => {
   });
 });
 
+describe("/health of an upstream that wants the client's key", () => {
+  test("a 401 to the proxy's own model listing is reachable, with the error shown; chat still routes there", async () => {
+    const locked = new FakeOpenAIUpstream();
+    locked.modelsStatus = 401;
+    const other = startProxy({ upstreams: [{ name: "locked", base_url: locked.url, max_retries: 0 }] });
+    try {
+      const health = (await (await fetch(`${other.url}/health`)).json()) as any;
+      expect(health.status).toBe("ok");
+      expect(health.upstreams[0]).toMatchObject({ reachable: true, last_error: expect.stringContaining("HTTP 401") });
+      const res = await new OpenAI({ baseURL: `${other.url}/v1`, apiKey: "client-own-key", maxRetries: 0 }).chat.completions.create({ model: "any-model", messages: [{ role: "user", content: "hi" }] });
+      expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+      expect(locked.chatRequests.at(-1)!.headers.authorization).toBe("Bearer client-own-key");
+    } finally {
+      other.stop();
+      locked.stop();
+    }
+  });
+});
+
 describe("X-Request-Id", () => {
   test("is on errors of every origin: proxy, validation and upstream", async () => {
     upstream.script.push({ status: 500 });

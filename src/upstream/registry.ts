@@ -3,6 +3,7 @@
  * health as seen by recent requests and probes.
  */
 import type { Config, UpstreamConfig } from "../config/schema.ts";
+import { ProxyError } from "../server/errors.ts";
 import type { Backend, CallOptions } from "./backend.ts";
 import { OllamaBackend } from "./ollama.ts";
 import { OpenAIBackend } from "./openai.ts";
@@ -12,6 +13,15 @@ export const BACKENDS: Record<UpstreamConfig["type"], ((u: UpstreamConfig) => Ba
   openai: (u) => new OpenAIBackend(u),
   ollama: (u) => new OllamaBackend(u),
 };
+
+/**
+ * Whether a failed call still reached the server: sendUpstream throws a ProxyError only when it
+ * got no answer (connect error, timeout); an HTTP error status or a malformed body means it answered.
+ * So an upstream that wants the client's own key (401 to the proxy's probe) is not reported down.
+ */
+function answered(err: unknown): boolean {
+  return !(err instanceof ProxyError);
+}
 
 export interface UpstreamHealth {
   reachable: boolean | null;
@@ -46,8 +56,9 @@ export class UpstreamState {
     this.checkedAt = Date.now();
   }
 
-  markError(message: string): void {
-    this.health.reachable = false;
+  /** Records a failure; `reachable` says whether the server answered at all (an HTTP error did). */
+  markError(message: string, reachable = false): void {
+    this.health.reachable = reachable;
     this.health.last_error = message;
     this.health.last_error_at = new Date().toISOString();
     this.checkedAt = Date.now();
@@ -67,7 +78,7 @@ export class UpstreamState {
     }
     await this.backend.listModels({}).then(
       () => this.markOk(),
-      (err: Error) => this.markError(`probe: ${err.message}`),
+      (err: Error) => this.markError(`probe: ${err.message}`, answered(err)),
     );
   }
 
@@ -89,7 +100,7 @@ export class UpstreamState {
         return ids;
       })
       .catch((err: Error) => {
-        this.markError(`listing models: ${err.message}`);
+        this.markError(`listing models: ${err.message}`, answered(err));
         return this.models?.ids;
       })
       .finally(() => (this.pending = undefined));

@@ -54,6 +54,8 @@ export class FakeOpenAIUpstream {
   models: string[];
   /** Wait before answering GET /models. */
   modelsDelayMs = 0;
+  /** Answer GET /models with this status and an OpenAI error body when not 200 (e.g. 401). */
+  modelsStatus = 200;
   private readonly server: ReturnType<typeof Bun.serve>;
 
   constructor(private readonly options: FakeUpstreamOptions = {}) {
@@ -87,6 +89,9 @@ export class FakeOpenAIUpstream {
 
     if (url.pathname === "/v1/models") {
       if (this.modelsDelayMs) await sleep(this.modelsDelayMs);
+      if (this.modelsStatus !== 200) {
+        return Response.json({ error: { message: `fake models error ${this.modelsStatus}`, type: "invalid_request_error", param: null, code: null } }, { status: this.modelsStatus });
+      }
       return Response.json({ object: "list", data: this.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake" })) });
     }
     if (url.pathname === "/v1/embeddings") {
