@@ -199,4 +199,9 @@ describe("maskSecrets", () => {
     expect(masked.upstreams[0]!.base_url).toBe("http://127.0.0.1:8000/v1");
     expect(config.upstreams[0]!.api_key).toBe("sk-upstream");
   });
+
+  test("masks the password of a base_url with credentials", () => {
+    const config = load("upstreams:\n  - name: basic\n    base_url: https://me:p%40ss@llm.example/v1\n");
+    expect(maskSecrets(config).upstreams[0]!.base_url).toBe("https://me:***@llm.example/v1");
+  });
 });

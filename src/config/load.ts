@@ -113,12 +113,19 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
 const SECRET_KEY = /(api[-_]?key|keys|authorization|token|secret|password|cookie)$/i;
 
-/** A deep copy of `config` with every secret-bearing value replaced by "***" (for check-config and logs). */
+/** The password of a URL with credentials (http://user:password@host) replaced by "***". */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*:)[^/@\s]+@/i;
+
+/**
+ * A deep copy of `config` with every secret-bearing value replaced by "***" (for check-config and
+ * logs): values under secret-looking keys (api_key, keys, authorization, ...) and URL passwords.
+ */
 export function maskSecrets<T>(config: T): T {
   const walk = (value: unknown, key: string): unknown => {
     if (SECRET_KEY.test(key) && value !== "" && value !== undefined) {
       return Array.isArray(value) ? value.map(() => "***") : "***";
     }
+    if (typeof value === "string") return value.replace(URL_PASSWORD, "$1***@");
     if (Array.isArray(value)) return value.map((v) => walk(v, ""));
     if (value && typeof value === "object") {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k)]));
