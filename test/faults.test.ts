@@ -38,6 +38,7 @@ beforeAll(() => {
     upstreams: [
       { name: "fake", base_url: upstream.url, api_key: "sk-upstream-secret", ...timing },
       { name: "dead", base_url: `http://127.0.0.1:${closedPort}/v1`, models: ["dead-model"], ...timing },
+      { name: "hurried", base_url: upstream.url, models: ["hurried-model"], ...timing, deadline_ms: 500 },
     ],
   });
   client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "client-key", maxRetries: 0 });
@@ -102,6 +103,15 @@ describe("retries", () => {
     expect(res.headers.get("x-request-id")).toBeTruthy();
     expect(upstream.chatRequests.length - before).toBe(1);
     expect(lastRow()).toMatchObject({ status: 429, retries: 0 });
+  });
+
+  test("a wait that would end after deadline_ms is not made: the 429 goes to the client", async () => {
+    upstream.script.push({ status: 429, headers: { "retry-after": "1" } });
+    const before = upstream.chatRequests.length;
+    const err = await client.chat.completions.create({ model: "hurried-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(upstream.chatRequests.length - before).toBe(1);
+    expect(lastRow()).toMatchObject({ status: 429, retries: 0, upstream: "hurried" });
   });
 
   test("a 400 from the upstream is not retried", async () => {
