@@ -5,12 +5,13 @@
  * (bench/fake-upstream.ts), the proxy from source (`bun run index.ts`), the compiled executable,
  * and wrk as the load generator (`apt-get install wrk`). In the same run, wrk sends a Home
  * Assistant sized request (bench/ha-request.ts) straight to the upstream and through each proxy;
- * the difference is what the proxy adds.
+ * the difference is what the proxy adds. A bare Bun pass-through (bench/bare-proxy.ts) runs in the
+ * same way, as the floor any proxy written in Bun pays for the extra hop on this machine.
  *
  *   bun run bench [--seconds 5] [--warmup 1] [--no-build]
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
@@ -107,12 +108,15 @@ async function main(): Promise<void> {
   }
 
   const upstream = await startServer(["bun", join(import.meta.dir, "fake-upstream.ts")]);
+  const bare = await startServer(["bun", join(import.meta.dir, "bare-proxy.ts"), upstream.url]);
   const proxies = [
     await startProxy("bun run index.ts", ["bun", "run", "index.ts", "--config", proxyConfig(mkdtempSync(join(dir, "src-")), upstream.url), "--port", "0"], dir),
     await startProxy("executable", [outfileFor("linux-x64"), "--config", proxyConfig(mkdtempSync(join(dir, "exe-")), upstream.url), "--port", "0"], dir),
   ];
 
-  console.log(`llm-proxy ${pkg.version}, Bun ${Bun.version}; request ${requestBytes} bytes, 34 tools; ${SECONDS} s per run after ${WARMUP} s warm-up\n`);
+  const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+  console.log(`llm-proxy ${pkg.version}, Bun ${Bun.version}, wrk; ${cpus().length} x ${cpus()[0]?.model}`);
+  console.log(`request ${requestBytes} bytes, 34 tools; ${SECONDS} s per run after ${WARMUP} s warm-up; load average before: ${load()}\n`);
 
   const passRows: (string | number)[][] = [];
   for (const stream of [false, true]) {
@@ -120,10 +124,14 @@ async function main(): Promise<void> {
     for (const c of CONCURRENCY) {
       const direct = await measure(`${upstream.url}/chat/completions`, body, c);
       passRows.push([stream ? "stream" : "non-stream", c, "direct", fmt(direct.rps, 0), fmt(direct.p50Ms), fmt(direct.p99Ms), "", "", ""]);
-      for (const p of proxies) {
-        const r = await measure(`${p.server.url}/v1/chat/completions`, body, c, p);
+      const targets: [string, string, Proxy | undefined][] = [
+        ["bare Bun proxy (floor)", `${bare.url}/v1/chat/completions`, undefined],
+        ...proxies.map((p): [string, string, Proxy] => [p.name, `${p.server.url}/v1/chat/completions`, p]),
+      ];
+      for (const [name, url, p] of targets) {
+        const r = await measure(url, body, c, p);
         passRows.push([
-          "", "", p.name, fmt(r.rps, 0), fmt(r.p50Ms), fmt(r.p99Ms),
+          "", "", name, fmt(r.rps, 0), fmt(r.p50Ms), fmt(r.p99Ms),
           sign(r.p50Ms - direct.p50Ms), sign(r.p99Ms - direct.p99Ms), `${fmt((100 * r.rps) / direct.rps, 0)}%`,
         ]);
       }
@@ -152,9 +160,11 @@ async function main(): Promise<void> {
     console.log(`  ollama front skipped: POST /api/chat answered ${probe.status}`);
   }
 
+  console.log(`  load average after: ${load()} (other work on the machine skews the numbers)`);
   await Bun.sleep(3000);
   const memRows = proxies.map((p) => [p.name, fmt(p.firstResponseMs, 0), fmt(p.idleMiB, 1), fmt(p.peakMiB, 1), fmt(p.server.rssMiB(), 1)]);
   for (const p of proxies) await p.server.stop();
+  await bare.stop();
   await upstream.stop();
   rmSync(dir, { recursive: true, force: true });
 
