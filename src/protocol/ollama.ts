@@ -133,15 +133,6 @@ export interface OllamaShowResponse {
   modified_at: string;
 }
 
-export interface OllamaEmbedRequest {
-  model?: string;
-  input: string | string[];
-  truncate?: boolean;
-  dimensions?: number;
-  options?: OllamaOptions;
-  keep_alive?: string | number;
-}
-
 export interface OllamaEmbedResponse {
   model: string;
   embeddings: number[][];
