@@ -225,16 +225,9 @@ export function parseToolArguments(args: unknown): Record<string, unknown> | und
   }
 }
 
-/** OpenAI request field -> Ollama option, the inverse of SAME_OPTIONS (both penalty spellings). */
+/** OpenAI request field -> Ollama option: the inverse of SAME_OPTIONS, plus Ollama's own penalty spelling. */
 const TO_OPTIONS: Record<string, string> = {
-  temperature: "temperature",
-  top_p: "top_p",
-  top_k: "top_k",
-  min_p: "min_p",
-  seed: "seed",
-  presence_penalty: "presence_penalty",
-  frequency_penalty: "frequency_penalty",
-  repetition_penalty: "repeat_penalty",
+  ...Object.fromEntries(Object.entries(SAME_OPTIONS).map(([option, field]) => [field, option])),
   repeat_penalty: "repeat_penalty",
 };
 

@@ -7,6 +7,7 @@ import { configSecrets, redact } from "../config/secrets.ts";
 import { Exchange } from "../pipeline/exchange.ts";
 import type { Runtime } from "../runtime.ts";
 import type { RequestLogRow } from "../store/request-log.ts";
+import { errorResponse, ProxyError, type ErrorProtocol } from "./errors.ts";
 import { requestIdOf } from "./request-id.ts";
 
 /** The row with the proxy's secrets removed from its free-text fields (error and bodies). */
@@ -29,4 +30,22 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
     clientAuthorization: runtime.state.keys.enabled ? null : request.headers.get("authorization"),
     record: log ? (row) => log.record(redactRow(row, configSecrets(runtime.state.config))) : undefined,
   });
+}
+
+/**
+ * Runs `work` for `exchange` and turns what it throws into an error response in `protocol`, with
+ * a log row: 499 when the client went away, the ProxyError's status, else 502.
+ */
+export async function answer(exchange: Exchange, protocol: ErrorProtocol, work: () => Promise<Response>): Promise<Response> {
+  try {
+    return await work();
+  } catch (err) {
+    const failure = exchange.signal?.aborted
+      ? new ProxyError(499, "client disconnected", "invalid_request_error", "client_disconnected")
+      : err instanceof ProxyError
+        ? err
+        : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
+    exchange.finish({ status: failure.status, error: failure.message });
+    return errorResponse(failure, protocol, exchange.responseHeaders);
+  }
 }

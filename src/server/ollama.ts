@@ -19,7 +19,7 @@ import { ollamaChatFromCompletion, ollamaGenerateFromCompletion } from "../proto
 import { errorMessageOf, ndjsonFromSSE, OllamaStreamEncoder, type OllamaReplyKind } from "../protocol/ollama-stream.ts";
 import type { ChatCompletion } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
-import { startExchange } from "./context.ts";
+import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
 import { listModels } from "./openai.ts";
 
@@ -107,24 +107,6 @@ const EmbedBody = t.Object(
 
 const EmbeddingsBody = t.Object({ model: t.Optional(t.String()), prompt: t.Optional(t.String()), keep_alive: KeepAlive }, { additionalProperties: true });
 
-/**
- * Runs `work` for `exchange`; a ProxyError becomes an Ollama error response and a log row.
- * A client that went away is logged as 499 (nginx's "client closed request").
- */
-async function answer(exchange: Exchange, work: () => Promise<Response>): Promise<Response> {
-  try {
-    return await work();
-  } catch (err) {
-    const failure = exchange.signal?.aborted
-      ? new ProxyError(499, "client disconnected", "invalid_request_error", "client_disconnected")
-      : err instanceof ProxyError
-        ? err
-        : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
-    exchange.finish({ status: failure.status, error: failure.message });
-    return errorResponse(failure, "ollama", exchange.responseHeaders);
-  }
-}
-
 /** An upstream error reply (any shape) as an Ollama error with the same status (and Retry-After). */
 async function upstreamError(response: Response, exchange: Exchange): Promise<Response> {
   const text = await response.text();
@@ -187,7 +169,7 @@ function loadReply(exchange: Exchange, kind: OllamaReplyKind, model: string, tar
  */
 function generate(runtime: Runtime, request: Request, kind: OllamaReplyKind, body: OllamaChatRequest | OllamaGenerateRequest): Promise<Response> {
   const exchange = startExchange(runtime, request, kind === "chat" ? "/api/chat" : "/api/generate");
-  return answer(exchange, async () => {
+  return answer(exchange, "ollama", async () => {
     const state = runtime.state;
     const model = body.model || state.config.models.default_model;
     exchange.row.client_model = model || null;
@@ -291,7 +273,7 @@ export function ollamaRoutes(runtime: Runtime) {
       "/api/embed",
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/api/embed");
-        return answer(exchange, async () => {
+        return answer(exchange, "ollama", async () => {
           const result = await embed(runtime, exchange, body.model, body.input, body);
           if ("error" in result) return result.error!;
           const reply: OllamaEmbedResponse = {
@@ -310,7 +292,7 @@ export function ollamaRoutes(runtime: Runtime) {
       "/api/embeddings",
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/api/embeddings");
-        return answer(exchange, async () => {
+        return answer(exchange, "ollama", async () => {
           if (!body.prompt) {
             await servedTarget(runtime, body.model, exchange);
             exchange.finish({ status: 200 });

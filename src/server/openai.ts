@@ -12,7 +12,7 @@ import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
 import { parseJsonKeepingText } from "../protocol/raw-json.ts";
 import type { Runtime } from "../runtime.ts";
 import { responseHeaders, sendUpstream } from "../upstream/http.ts";
-import { startExchange } from "./context.ts";
+import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
 
 const ChatBody = t.Object(
@@ -40,24 +40,6 @@ const EmbeddingsBody = t.Object(
   },
   { additionalProperties: true },
 );
-
-/**
- * Runs `work` for `exchange`; a ProxyError becomes an OpenAI error response and a log row. When the
- * client went away, the row says so (status 499, nginx's "client closed request"): whatever `work`
- * threw then is only the echo of that abort.
- */
-async function answer(exchange: ReturnType<typeof startExchange>, work: () => Promise<Response>): Promise<Response> {
-  try {
-    return await work();
-  } catch (err) {
-    const gone = exchange.signal?.aborted === true;
-    const failure = gone
-      ? new ProxyError(499, "client disconnected", "invalid_request_error", "client_disconnected")
-      : err instanceof ProxyError ? err : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
-    exchange.finish({ status: failure.status, error: failure.message });
-    return errorResponse(failure, "openai", exchange.responseHeaders);
-  }
-}
 
 /** decodeURIComponent that keeps a malformed escape (e.g. "%E0%A4%A") as written: it then names no model (404) instead of throwing (500). */
 function decodePath(text: string): string {
@@ -89,7 +71,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       "/chat/completions",
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/v1/chat/completions");
-        return answer(exchange, () => runChat(runtime.state, exchange, body as ChatCompletionRequest));
+        return answer(exchange, "openai", () => runChat(runtime.state, exchange, body as ChatCompletionRequest));
       },
       {
         body: ChatBody,
@@ -122,7 +104,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       "/embeddings",
       ({ body, request }) => {
         const exchange = startExchange(runtime, request, "/v1/embeddings");
-        return answer(exchange, async () => {
+        return answer(exchange, "openai", async () => {
           const { config, upstreams } = runtime.state;
           const target = await resolveModel(config, upstreams, body.model, callOptions(exchange));
           Object.assign(exchange.row, { client_model: body.model ?? null, upstream: target.upstream.name, upstream_model: target.model });
@@ -136,7 +118,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       "/*",
       ({ request, params }) => {
         const exchange = startExchange(runtime, request, `/v1/${params["*"]}`);
-        return answer(exchange, async () => {
+        return answer(exchange, "openai", async () => {
           const upstream = runtime.state.upstreams.primary;
           exchange.row.upstream = upstream.name;
           const url = new URL(request.url);
