@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
+import { protocolOf } from "../src/server/errors.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
@@ -213,5 +214,16 @@ describe("embeddings", () => {
     expect(res.data.map((d) => d.embedding)).toEqual(floats);
     const row = proxy.rows().at(-1)!;
     expect(row).toMatchObject({ endpoint: "/v1/embeddings", status: 200, upstream: "fake", client_model: "fake-model" });
+  });
+});
+
+describe("error protocol by path", () => {
+  test("Ollama endpoints get Ollama errors; OpenAI routes under an /api prefix keep OpenAI's", () => {
+    expect(protocolOf("/api/chat")).toBe("ollama");
+    expect(protocolOf("/api/embeddings")).toBe("ollama");
+    expect(protocolOf("/api/blobs/sha256:abc")).toBe("ollama");
+    expect(protocolOf("/api/chat/completions")).toBe("openai");
+    expect(protocolOf("/api/v1/chat/completions")).toBe("openai");
+    expect(protocolOf("/v1/models")).toBe("openai");
   });
 });

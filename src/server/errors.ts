@@ -20,9 +20,12 @@ export class ProxyError extends Error {
 
 export type ErrorProtocol = "openai" | "ollama";
 
-/** Which protocol a path speaks: `/api/*` is Ollama's, unless it is an OpenAI route under a prefix. */
+/** The Ollama API's endpoints (Ollama docs/api.md); any other path, e.g. /api/v1/... or /api/chat/completions under a prefix, is OpenAI's. */
+const OLLAMA_PATH = /^\/api\/(?:chat|generate|tags|show|version|ps|embed|embeddings|pull|push|create|copy|delete)$|^\/api\/blobs\//;
+
+/** Which protocol a path's errors speak. */
 export function protocolOf(pathname: string): ErrorProtocol {
-  return pathname.startsWith("/api/") && !pathname.includes("/v1/") ? "ollama" : "openai";
+  return OLLAMA_PATH.test(pathname) ? "ollama" : "openai";
 }
 
 export function openAIErrorBody(err: ProxyError): OpenAIErrorBody {
