@@ -1,6 +1,6 @@
 /**
- * The running proxy's state: the config and what is built from it (upstreams), plus the services
- * that outlive a reload (request log). `reload()` builds a new state and swaps it in one
+ * The running proxy's state: the config and what is built from it (upstreams, keys), plus the
+ * services that outlive a reload (request log, tool selector). `reload()` builds a new state and swaps it in one
  * assignment; a request keeps the state it started with.
  */
 import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
@@ -16,11 +16,12 @@ export interface RuntimeState {
   readonly upstreams: Upstreams;
   readonly keys: KeyCheck;
   /** The long-lived tool selector (the same object across reloads). */
-  readonly selector?: ToolSelector;
+  readonly selector: ToolSelector;
 }
 
-function buildState(loaded: LoadedConfig): RuntimeState {
-  return { config: loaded.config, configPath: loaded.path, upstreams: new Upstreams(loaded.config), keys: new KeyCheck(loaded.config.auth) };
+function buildState(loaded: LoadedConfig, selector: ToolSelector): RuntimeState {
+  const { config } = loaded;
+  return { config, configPath: loaded.path, upstreams: new Upstreams(config), keys: new KeyCheck(config.auth), selector };
 }
 
 export class Runtime {
@@ -37,7 +38,7 @@ export class Runtime {
   ) {
     const { config } = loaded;
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
-    this.state = { ...buildState(loaded), selector: this.selector };
+    this.state = buildState(loaded, this.selector);
     this.requestLog = config.log.requests
       ? new RequestLog({
           dataDir: config.data_dir,
@@ -55,7 +56,7 @@ export class Runtime {
   reload(): RuntimeState {
     const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
     this.selector.configure(loaded.config.selection);
-    this.state = { ...buildState(loaded), selector: this.selector };
+    this.state = buildState(loaded, this.selector);
     return this.state;
   }
 

@@ -13,7 +13,7 @@ export const selectTools: ChatStage = {
   async run(ctx) {
     const { request, exchange, state, target } = ctx;
     const tools = request.tools;
-    if (!state.selector || !Array.isArray(tools) || tools.length === 0) return;
+    if (!Array.isArray(tools) || tools.length === 0) return;
     const settings = resolveSettings(state.config.selection, [exchange.row.client_model, target.model]);
     if (settings.mode === "off") {
       // Off costs nothing: no ranking, no token counting on the hot path.
