@@ -1,11 +1,12 @@
 /**
- * Smoke test of the compiled executable (x64): builds dist/llm-proxy-linux-x64 when it is missing,
+ * Smoke test of the compiled executable (x64): builds dist/llm-proxy-linux-x64 when it is missing
+ * or older than the sources (one build, a few seconds),
  * starts it against a fake upstream with a temp config, calls /health and one chat completion with
  * the openai SDK, ranks tools with the offline embedding model (native onnxruntime inside the
  * binary), and stops it by PID.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -22,6 +23,14 @@ let upstream: FakeOpenAIUpstream;
 let dir: string;
 let proc: ReturnType<typeof Bun.spawn> & { stdout: ReadableStream<Uint8Array> };
 let url: string;
+
+/** True when the executable is missing or a source it is built from changed after it. */
+function stale(binary: string): boolean {
+  if (!existsSync(binary)) return true;
+  const built = statSync(binary).mtimeMs;
+  const sources = ["index.ts", "package.json", "bun.lock", ...new Bun.Glob("{src,scripts}/**/*.ts").scanSync(ROOT)];
+  return sources.some((f) => existsSync(join(ROOT, f)) && statSync(join(ROOT, f)).mtimeMs > built);
+}
 
 /** Reads the process's stdout until the "listening on" line and returns the URL it names. */
 async function listeningUrl(stdout: ReadableStream<Uint8Array>, timeoutMs: number): Promise<string> {
@@ -44,7 +53,7 @@ async function listeningUrl(stdout: ReadableStream<Uint8Array>, timeoutMs: numbe
 }
 
 beforeAll(async () => {
-  if (!existsSync(BINARY)) await buildTarget("linux-x64");
+  if (stale(BINARY)) await buildTarget("linux-x64");
   upstream = new FakeOpenAIUpstream();
   dir = mkdtempSync(join(tmpdir(), "llm-proxy-exe-"));
   const config = join(dir, "llm-proxy.yaml");
