@@ -10,8 +10,10 @@
  * minified JSON. Latency: per request, tool embeddings cached, query-embedding cache emptied before
  * each pass (so every query is embedded), default 50 ms deadline.
  *
- * Usage: bun run eval:tools [--data FILE] [--tools FILE]... [--modes hybrid,lexical,semantic]
- *        [--k 3,5,8] [--model ID] [--models-dir DIR]
+ * Usage: bun run eval:tools [FILE | --data FILE] [--tools FILE]... [--modes hybrid,lexical,semantic]
+ *        [--k 3,5,8] [--model ID] [--models-dir DIR] [--misses]
+ * `--misses` also prints, per mode and k, recall per `category` (records that have one) and every
+ * missed query with the best-ranked tools.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +27,8 @@ import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 
 const shared = join(import.meta.dir, "../../shared");
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     data: { type: "string", default: join(shared, "datasets/tool-selection/dev.jsonl") },
     tools: { type: "string", multiple: true },
@@ -33,8 +36,10 @@ const { values } = parseArgs({
     k: { type: "string", default: "3,5,8" },
     model: { type: "string", default: "universal-sentence-encoder-lite-en" },
     "models-dir": { type: "string", default: join(shared, "models") },
+    misses: { type: "boolean", default: false },
   },
 });
+const dataFile = positionals[0] ?? values.data!;
 
 interface Record {
   id: string;
@@ -42,11 +47,12 @@ interface Record {
   expected: string[];
   all?: boolean;
   source: string;
+  category?: string;
 }
 
 const toolFiles = values.tools ?? [join(shared, "datasets/tool-selection/tools/ha-assist.json"), join(shared, "datasets/tool-selection/tools/extra-mcp.json")];
 const tools: Tool[] = toolFiles.flatMap((f) => JSON.parse(readFileSync(f, "utf8")) as Tool[]);
-const records: Record[] = readFileSync(values.data!, "utf8")
+const records: Record[] = readFileSync(dataFile, "utf8")
   .split("\n")
   .filter((l) => l.trim())
   .map((l) => JSON.parse(l));
@@ -75,6 +81,8 @@ async function pass(mode: SelectionMode, k: number) {
   const multi = counter();
   const all = counter();
   const bySource = new Map<string, Counter>();
+  const byCategory = new Map<string, Counter>();
+  const misses: string[] = [];
   const ms: number[] = [];
   let kept = 0;
   let noToolKept = 0;
@@ -106,8 +114,17 @@ async function pass(mode: SelectionMode, k: number) {
     if (r.all) add(all);
     if (!bySource.has(sourceOf(r))) bySource.set(sourceOf(r), counter());
     add(bySource.get(sourceOf(r))!);
+    if (r.category) {
+      if (!byCategory.has(r.category)) byCategory.set(r.category, counter());
+      add(byCategory.get(r.category)!);
+    }
+    if (!hit) {
+      const best = result.decisions.sort((a, b) => a.rank - b.rank).slice(0, k).map((d) => `${d.name} ${d.fused.toFixed(2)}`);
+      const wanted = r.expected.map((e) => `${e} #${result.decisions.find((d) => d.name === e)?.rank}`);
+      misses.push(`${r.id} ${JSON.stringify(r.messages.at(-1)?.content)} want ${wanted.join(", ")}; got ${best.join(", ")}`);
+    }
   }
-  return { overall, ranked, multi, all, bySource, ms, kept: kept / records.length, noToolKept: noTool ? noToolKept / noTool : 0, reduction: reduction / records.length, fallbacks };
+  return { overall, ranked, multi, all, bySource, byCategory, misses, ms, kept: kept / records.length, noToolKept: noTool ? noToolKept / noTool : 0, reduction: reduction / records.length, fallbacks };
 }
 
 async function main() {
@@ -122,7 +139,7 @@ async function main() {
   }
   const sources = [...new Set(records.map(sourceOf))];
   const withExpected = records.filter((r) => r.expected.length > 0).length;
-  console.log(`data: ${values.data} (${records.length} queries, ${withExpected} with expected tools)`);
+  console.log(`data: ${dataFile} (${records.length} queries, ${withExpected} with expected tools)`);
   console.log(`tools: ${toolFiles.join(" + ")} (${tools.length} tools); model: ${values.model}`);
   console.log("");
   console.log(`| mode | k | recall@k | ranked@k | ${sources.map((s) => `${s}`).join(" | ")} | multi-turn | all | mean kept | kept (no-tool) | token cut | p50 ms | p95 ms | fallbacks |`);
@@ -146,6 +163,11 @@ async function main() {
         r.fallbacks,
       ];
       console.log(`| ${cells.join(" | ")} |`);
+      if (values.misses) {
+        const categories = [...r.byCategory].map(([c, n]) => `${c} ${fmt(n.hits, n.n)} (${n.n})`);
+        if (categories.length > 0) console.log(`  categories: ${categories.join(", ")}`);
+        for (const m of r.misses) console.log(`  miss ${m}`);
+      }
     }
   }
 }

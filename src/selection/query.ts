@@ -15,8 +15,12 @@
  *   English requests open with their action ("light up the living room").
  * - A last message joining requests ("turn off the lights and set a timer") is also split into
  *   clauses, ranked on their own by rank.ts.
+ * - When the lexicon (lexicon.ts) says the last message in plainer words ("fire up the coffee
+ *   machine" -> "turn on start the coffee machine"), that paraphrase is one more segment
+ *   (PARAPHRASE_WEIGHT) and the opening words and clauses are taken from it.
  */
 import type { ChatMessage } from "../protocol/openai.ts";
+import { paraphrase } from "./lexicon.ts";
 import { isStopword, terms, words } from "./text.ts";
 import { SLOT_NUMBER, SLOT_PERCENT, SLOT_QUESTION } from "./tool-doc.ts";
 
@@ -41,6 +45,8 @@ export interface ConversationQuery {
 const MAX_CONTEXT_TURNS = 4;
 const HEAD_WORDS = 2;
 const HEAD_WEIGHT = 0.3;
+/** Weight of the last message said in plainer words (lexicon.ts), next to the message itself (1). */
+const PARAPHRASE_WEIGHT = 1;
 /** Words joining two requests in one message ("turn off the lights and set a timer"). */
 const CLAUSE_SPLIT = /\s*(?:[,;]|\b(?:and|then|also|plus)\b)\s*/i;
 /** Content words a part needs to count as a request of its own. */
@@ -97,9 +103,11 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
   const current = messageText(messages[last]!);
   const followUp = isFollowUp(current);
   if (current.trim()) segments.push({ text: current, weight: 1 });
-  // English requests open with their action ("light up ...", "switch on ..."): its first words again, on their own.
-  const head = words(current).filter((w) => !isStopword(w)).slice(0, HEAD_WORDS).join(" ");
-  if (head && head !== current.trim().toLowerCase()) segments.push({ text: head, weight: HEAD_WEIGHT });
+  const plain = paraphrase(current);
+  if (plain !== current) segments.push({ text: plain, weight: PARAPHRASE_WEIGHT });
+  // English requests open with their action ("switch on ...", "fire up ..."): its first words again, on their own.
+  const head = words(plain).filter((w) => !isStopword(w)).slice(0, HEAD_WORDS).join(" ");
+  if (head && head !== plain.trim().toLowerCase()) segments.push({ text: head, weight: HEAD_WEIGHT });
   // Tool calls after the last user message (an agent loop in progress) and those answering the turn before it.
   let userTurnsSeen = 0;
   for (let i = messages.length - 1; i >= 0 && userTurnsSeen < 2; i--) {
@@ -121,10 +129,13 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
   return { segments, clauses: splitClauses(current), followUp, recentToolCalls, historyToolCalls };
 }
 
-/** "turn off the office lights and set a 25 minute timer" -> both halves; a single request -> []. */
+/**
+ * "turn off the office lights and set a 25 minute timer" -> both halves, each in plainer words
+ * (lexicon.ts) when the lexicon has some; a single request -> [].
+ */
 export function splitClauses(text: string): QuerySegment[] {
   const parts = text.split(CLAUSE_SPLIT).filter((p) => words(p).filter((w) => !isStopword(w)).length >= CLAUSE_WORDS);
-  return parts.length >= 2 ? parts.map((p) => ({ text: p, weight: 1 })) : [];
+  return parts.length >= 2 ? parts.map((p) => ({ text: paraphrase(p), weight: 1 })) : [];
 }
 
 const QUESTION_OPENING = /^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|has|have|had|will(?!\s+(you|u)\b)|can(?!\s+(you|u)\b)|could(?!\s+(you|u)\b))\b/i;

@@ -1,0 +1,64 @@
+import { describe, expect, test } from "bun:test";
+import type { Tool } from "../src/protocol/openai.ts";
+import { paraphrase } from "../src/selection/lexicon.ts";
+import { LexicalIndex } from "../src/selection/lexical.ts";
+import { buildQuery, splitClauses } from "../src/selection/query.ts";
+import { scoreTools, type ToolSetIndex } from "../src/selection/rank.ts";
+import { relatedTools } from "../src/selection/related.ts";
+import { toolDoc } from "../src/selection/tool-doc.ts";
+
+const tool = (name: string, description: string): Tool => ({ type: "function", function: { name, description, parameters: { type: "object", properties: {} } } });
+
+describe("plain-English lexicon", () => {
+  test("phrasal verbs become plain verbs, with the object between verb and particle kept", () => {
+    expect(paraphrase("can you flick the porch light on")).toBe("can you turn on the porch light");
+    expect(paraphrase("switch everything off in the office")).toBe("turn off everything in the office");
+    expect(paraphrase("kill the lights")).toBe("turn off the lights");
+    expect(paraphrase("roll up the blinds")).toBe("open raise the blinds");
+    expect(paraphrase("carry on playing")).toBe("resume unpause continue playing");
+  });
+
+  test("'on' before a noun phrase is a preposition, not a particle", () => {
+    expect(paraphrase("put milk on the list")).toBe("put milk on the list");
+    expect(paraphrase("put the radio on in the kitchen")).toBe("turn on the radio in the kitchen");
+  });
+
+  test("specific phrases win over general ones: ticking off is completing, not switching off", () => {
+    expect(paraphrase("tick the eggs off")).toBe("complete check off the eggs");
+    expect(paraphrase("knock 2 minutes off the timer")).toBe("remove 2 minutes the timer");
+  });
+
+  test("gradable adjectives bring the quantity they speak of; abbreviations are spelled out", () => {
+    expect(paraphrase("make it louder")).toBe("make it louder volume");
+    expect(paraphrase("a bit dimmer")).toBe("a bit dimmer brightness light");
+    expect(paraphrase("set temp to 20 for 5 mins")).toBe("set temperature to 20 for 5 minutes");
+  });
+
+  test("text the lexicon has nothing for comes back as the same string", () => {
+    const text = "what's  the weather in Paris?";
+    expect(paraphrase(text)).toBe(text);
+  });
+
+  test("the paraphrase is a query segment, and clauses are paraphrased one by one", () => {
+    const q = buildQuery([{ role: "user", content: "fire up the coffee machine" }]);
+    expect(q.segments.map((s) => s.text)).toContain("turn on start the coffee machine");
+    expect(buildQuery([{ role: "user", content: "what time is it" }]).segments.map((s) => s.text)).toEqual(["what time is it", "what time"]);
+    expect(splitClauses("pause the tv and tell everyone dinner is ready").map((c) => c.text)).toEqual(["pause the tv", "announce tell everyone dinner is ready"]);
+  });
+
+  test("a phrasal request reaches the plain-verb tool over a routine that names the same device", () => {
+    const docs = [
+      tool("HassTurnOn", "Turns on a device or entity"),
+      tool("HassTurnOff", "Turns off a device or entity"),
+      tool("morning_routine", "Open the bedroom blinds, turn on the kitchen lights and start the coffee machine"),
+      tool("HassMediaPause", "Pauses a media player"),
+    ].map((t) => toolDoc(t));
+    const index: ToolSetIndex = { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)) };
+    const best = (text: string) => {
+      const scores = scoreTools(index, buildQuery([{ role: "user", content: text }]), "lexical");
+      return docs[scores.map((s, i) => [s.fused, i] as const).sort((a, b) => b[0] - a[0])[0]![1]]!.name;
+    };
+    expect(best("kill the kitchen lights")).toBe("HassTurnOff");
+    expect(best("hang on, hold the music")).toBe("HassMediaPause");
+  });
+});
