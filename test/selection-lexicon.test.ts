@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import type { Tool } from "../src/protocol/openai.ts";
 import { paraphrase } from "../src/selection/lexicon.ts";
-import { LexicalIndex } from "../src/selection/lexical.ts";
-import { buildQuery, splitClauses } from "../src/selection/query.ts";
+import { editDistance, LexicalIndex } from "../src/selection/lexical.ts";
+import { placesIn, withoutPlaces } from "../src/selection/places.ts";
+import { buildQuery, queryTerms, splitClauses } from "../src/selection/query.ts";
 import { scoreTools, type ToolSetIndex } from "../src/selection/rank.ts";
 import { relatedTools } from "../src/selection/related.ts";
-import { toolDoc } from "../src/selection/tool-doc.ts";
+import { SLOT_PERCENT, SLOT_PLACE, toolDoc } from "../src/selection/tool-doc.ts";
 
 const tool = (name: string, description: string): Tool => ({ type: "function", function: { name, description, parameters: { type: "object", properties: {} } } });
 
@@ -20,7 +21,7 @@ describe("plain-English lexicon", () => {
 
   test("'on' before a noun phrase is a preposition, not a particle", () => {
     expect(paraphrase("put milk on the list")).toBe("put milk on the list");
-    expect(paraphrase("put the radio on in the kitchen")).toBe("turn on the radio in the kitchen");
+    expect(paraphrase("put the fan on in the kitchen")).toBe("turn on the fan in the kitchen");
   });
 
   test("specific phrases win over general ones: ticking off is completing, not switching off", () => {
@@ -60,5 +61,39 @@ describe("plain-English lexicon", () => {
     };
     expect(best("kill the kitchen lights")).toBe("HassTurnOff");
     expect(best("hang on, hold the music")).toBe("HassMediaPause");
+  });
+});
+
+describe("places and misspellings", () => {
+  test("places are found with their preposition and can be left out", () => {
+    expect(placesIn("lower the living room shutters halfway")).toEqual(["the living room"]);
+    expect(placesIn("it's boiling in the kids' room and upstairs")).toEqual(["in the kids' room", "upstairs"]);
+    expect(withoutPlaces("lower the living room shutters halfway")).toBe("lower shutters halfway");
+    const text = "what time is it";
+    expect(withoutPlaces(text)).toBe(text);
+  });
+
+  test("a place fits tools that take one; place words count faintly; the placeless message is embedded only", () => {
+    const withArea = toolDoc({ type: "function", function: { name: "SetPosition", description: "Sets a position", parameters: { type: "object", properties: { area: { type: "string" } } } } });
+    expect(withArea.slots).toContain(SLOT_PLACE);
+    const q = buildQuery([{ role: "user", content: "close the kitchen blinds" }]);
+    expect(q.segments.find((s) => s.embedOnly)?.text).toBe("close blinds");
+    const t = queryTerms(q);
+    expect(t.get(SLOT_PLACE)).toBe(1);
+    expect(t.get("kitchen")!).toBeLessThan(t.get("blind")!);
+    expect(queryTerms(buildQuery([{ role: "user", content: "open the blinds halfway" }])).get(SLOT_PERCENT)).toBe(1);
+  });
+
+  test("a misspelt word is joined by the tool word it most likely means; known and short words are left alone", () => {
+    expect(editDistance("timr", "timer", 1)).toBe(1);
+    expect(editDistance("tiemr", "timer", 1)).toBe(1);
+    expect(editDistance("abcdef", "uvwxyz", 2)).toBe(3);
+    const docs = [tool("StartTimer", "Starts a timer"), tool("SetVolume", "Sets the volume"), tool("TurnOn", "Turns on a light")].map((t) => toolDoc(t));
+    const index = new LexicalIndex(docs);
+    const fixed = index.withCorrections(new Map([["timr", 1], ["set", 1], ["lit", 1]]));
+    expect(fixed.get("timer")).toBeCloseTo(0.6);
+    expect(fixed.has("light")).toBe(false);
+    const untouched = new Map([["volum", 1]]);
+    expect(index.withCorrections(untouched)).toBe(untouched);
   });
 });

@@ -23,6 +23,38 @@ const SLOT_WEIGHT = 1;
 const K1 = 1.2;
 const B = 0.6;
 
+/** Weight of a misspelt query term's correction, as a share of the term's own weight. */
+const TYPO_WEIGHT = 0.6;
+/** Shortest query term that is corrected: shorter words have too many neighbours. */
+const TYPO_MIN_LENGTH = 4;
+/** Corrections remembered per index before the memo is emptied (it sees every unknown query word). */
+const MAX_CORRECTIONS = 4096;
+
+/**
+ * Optimal string alignment distance (Levenshtein with adjacent transpositions) between `a` and `b`,
+ * or `max + 1` as soon as it must exceed `max`.
+ */
+export function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      row.push(d);
+      best = Math.min(best, d);
+    }
+    if (best > max) return max + 1;
+    prev2 = prev;
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
 /** A weighted bag of query terms (stemmed term -> weight). */
 export type QueryTerms = ReadonlyMap<string, number>;
 
@@ -32,6 +64,8 @@ export class LexicalIndex {
   private readonly idf = new Map<string, number>();
   /** Per tool: the stemmed name words that are not namespaces (in more than a quarter of the names). */
   private readonly nameTerms: Set<string>[];
+  /** Misspelt query term -> the index term it most likely means (undefined: none close enough). */
+  private readonly corrections = new Map<string, string | undefined>();
 
   constructor(docs: readonly ToolDoc[]) {
     const fieldTerms = docs.map((d) => FIELD_KEYS.map((f) => terms(d.fields[f])));
@@ -57,6 +91,42 @@ export class LexicalIndex {
     for (const set of names) for (const t of set) nameDf.set(t, (nameDf.get(t) ?? 0) + 1);
     const common = Math.max(3, n / 4);
     this.nameTerms = names.map((set) => new Set([...set].filter((t) => (nameDf.get(t) ?? 0) <= common)));
+  }
+
+  /**
+   * `query` with each misspelt term ("timr") joined by the index term it most likely means
+   * ("timer") at TYPO_WEIGHT of its weight. A term is misspelt when no tool has it, it has at least
+   * TYPO_MIN_LENGTH letters and an index term is within edit distance 1 (2 from eight letters): the
+   * nearest, the rarer one on a tie. Other terms are unchanged.
+   */
+  withCorrections(query: QueryTerms): QueryTerms {
+    let out: Map<string, number> | undefined;
+    for (const [term, weight] of query) {
+      if (this.idf.has(term) || term.length < TYPO_MIN_LENGTH || !/^[a-z]+$/.test(term)) continue;
+      const fix = this.correction(term);
+      if (!fix) continue;
+      out ??= new Map(query);
+      out.set(fix, Math.max(out.get(fix) ?? 0, weight * TYPO_WEIGHT));
+    }
+    return out ?? query;
+  }
+
+  private correction(term: string): string | undefined {
+    if (this.corrections.has(term)) return this.corrections.get(term);
+    const max = term.length >= 8 ? 2 : 1;
+    let best: string | undefined;
+    let bestDistance = max + 1;
+    for (const [candidate, idf] of this.idf) {
+      if (candidate.length < TYPO_MIN_LENGTH || candidate.startsWith("#")) continue;
+      const d = editDistance(term, candidate, max);
+      if (d < bestDistance || (d === bestDistance && best !== undefined && idf > this.idf.get(best)!)) {
+        best = candidate;
+        bestDistance = d;
+      }
+    }
+    if (this.corrections.size >= MAX_CORRECTIONS) this.corrections.clear();
+    this.corrections.set(term, best);
+    return best;
   }
 
   /** Per tool, the share of its name words (namespaces left out) that the query contains, weighted: in [0, 1]. */

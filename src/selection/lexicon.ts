@@ -18,7 +18,7 @@ const GAP = String.raw`((?:\s+(?!on\b|off\b|up\b|down\b)[\w'-]+){0,3}?)`;
 type Rule = readonly [pattern: RegExp, replacement: string];
 
 /** Words after which "on" is a preposition ("put it on the list"), not a particle ("put it on"). */
-const NOT_PARTICLE = String.raw`(?!\s+(?:the|a|an|my|our|your|his|her|their|this|that|these|those|to|top)\b)`;
+const NOT_PARTICLE = String.raw`(?!\s+(?:the|a|an|my|our|your|his|her|their|this|that|these|those|to|top|some|something|anything)\b)`;
 
 /**
  * `verbs GAP particle` -> `canonical` + the words in the gap ("put the big light on" -> "turn on the
@@ -55,7 +55,8 @@ const RULES: readonly Rule[] = [
   particle("shut|power|close|wind", "down", "turn off"),
   particle("fire|power|boot|spin|start", "up", "turn on start"),
   particle("get", "going|running|started", "start turn on"),
-  phrase("light up|illuminate|illuminates|illuminating", "turn on the lights"),
+  particle("light", "up", "turn on the lights"),
+  phrase("illuminate|illuminates|illuminating", "turn on the lights"),
   phrase("kill|unplug|extinguish|douse", "turn off"),
   [/(?<!turn on )\b(?:start|starts|starting)\b(?! turn on)/gi, "start turn on"],
   // Open / close, raise / lower.
@@ -84,7 +85,16 @@ const RULES: readonly Rule[] = [
   phrase(String.raw`louder|quieter|softer|loud|quiet|mute|muted|unmute|silence|hear`, "$& volume"),
   phrase(String.raw`brighter|brighten|dimmer|dim|darker|darken|dark|bright|glaring`, "$& brightness light"),
   phrase(String.raw`warmer|warm|colder|cold|cooler|cool|hotter|hot|chilly|freezing|boiling|stuffy|heat|heating`, "$& temperature"),
+  phrase(String.raw`degrees?|°[cf]?`, "$& temperature"),
+  // Kinds and the kind they belong to.
+  phrase(
+    "red|orange|yellow|green|blue|purple|violet|pink|magenta|cyan|turquoise|teal|lilac|lavender|amber|white|warm white|cool white|daylight white",
+    "$& color",
+  ),
+  phrase("jazz|rock|pop|classical|hip hop|rap|reggae|blues|metal|techno|house music|lo-fi|lofi|country music|folk|soul|disco|radio|podcast|audiobook|playlist|album|song|songs|track|tracks|tune|tunes", "$& music media"),
   // Variants and abbreviations.
+  phrase("inbox|e-mail|emails|mails", "email"),
+  phrase("package|packages|delivery|deliveries", "$& parcel delivery"),
   phrase("film|films|flick", "movie"),
   phrase("telly", "tv"),
   phrase("lounge", "living room"),

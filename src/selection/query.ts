@@ -18,15 +18,20 @@
  * - When the lexicon (lexicon.ts) says the last message in plainer words ("fire up the coffee
  *   machine" -> "turn on start the coffee machine"), that paraphrase is one more segment
  *   (PARAPHRASE_WEIGHT) and the opening words and clauses are taken from it.
+ * - Places (places.ts) say where, not what: the last message without them is one more segment for
+ *   the embeddings (PLACELESS_WEIGHT), and in the lexical query place words count PLACE_TERM_WEIGHT.
  */
 import type { ChatMessage } from "../protocol/openai.ts";
 import { paraphrase } from "./lexicon.ts";
+import { placesIn, withoutPlaces } from "./places.ts";
 import { isStopword, terms, words } from "./text.ts";
-import { SLOT_NUMBER, SLOT_PERCENT, SLOT_QUESTION } from "./tool-doc.ts";
+import { SLOT_NUMBER, SLOT_PERCENT, SLOT_PLACE, SLOT_QUESTION } from "./tool-doc.ts";
 
 export interface QuerySegment {
   text: string;
   weight: number;
+  /** Embedded for the semantic ranking only; its words are already in the lexical query. */
+  embedOnly?: boolean;
 }
 
 export interface ConversationQuery {
@@ -47,6 +52,10 @@ const HEAD_WORDS = 2;
 const HEAD_WEIGHT = 0.3;
 /** Weight of the last message said in plainer words (lexicon.ts), next to the message itself (1). */
 const PARAPHRASE_WEIGHT = 1;
+/** Weight of the last message without the places it names (places.ts), embedded only. */
+const PLACELESS_WEIGHT = 1;
+/** A place word counts this much of a content word in the lexical query (places.ts). */
+const PLACE_TERM_WEIGHT = 0.3;
 /** Words joining two requests in one message ("turn off the lights and set a timer"). */
 const CLAUSE_SPLIT = /\s*(?:[,;]|\b(?:and|then|also|plus)\b)\s*/i;
 /** Content words a part needs to count as a request of its own. */
@@ -105,6 +114,8 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
   if (current.trim()) segments.push({ text: current, weight: 1 });
   const plain = paraphrase(current);
   if (plain !== current) segments.push({ text: plain, weight: PARAPHRASE_WEIGHT });
+  const placeless = withoutPlaces(plain);
+  if (placeless !== plain && placeless) segments.push({ text: placeless, weight: PLACELESS_WEIGHT, embedOnly: true });
   // English requests open with their action ("switch on ...", "fire up ..."): its first words again, on their own.
   const head = words(plain).filter((w) => !isStopword(w)).slice(0, HEAD_WORDS).join(" ");
   if (head && head !== plain.trim().toLowerCase()) segments.push({ text: head, weight: HEAD_WEIGHT });
@@ -149,19 +160,25 @@ export function isQuestion(text: string): boolean {
 }
 
 /**
- * The lexical query: every segment's terms, each counted once per segment with the segment's
- * weight, plus the slot pseudo-terms of the last user message (tool-doc.ts): SLOT_NUMBER when it
- * holds a number, SLOT_PERCENT for "50%" or "50 percent", SLOT_QUESTION when it is a question.
+ * The lexical query: every segment's terms (embed-only segments left out), each counted once per
+ * segment with the segment's weight (place words PLACE_TERM_WEIGHT of it), plus the slot
+ * pseudo-terms of the last user message (tool-doc.ts): SLOT_NUMBER when it holds a number,
+ * SLOT_PERCENT for "50%", "50 percent" or a fraction ("halfway"), SLOT_PLACE when it names a place,
+ * SLOT_QUESTION when it is a question.
  */
 export function queryTerms(query: ConversationQuery): Map<string, number> {
   const out = new Map<string, number>();
-  for (const { text, weight } of query.segments) {
-    for (const t of new Set(terms(text))) out.set(t, (out.get(t) ?? 0) + weight);
+  for (const { text, weight, embedOnly } of query.segments) {
+    if (embedOnly) continue;
+    const own = new Set(terms(withoutPlaces(text)));
+    for (const t of own) out.set(t, (out.get(t) ?? 0) + weight);
+    for (const t of new Set(terms(placesIn(text).join(" ")))) if (!own.has(t)) out.set(t, (out.get(t) ?? 0) + weight * PLACE_TERM_WEIGHT);
   }
   const current = query.segments[0];
   // Numbers the user gave fit tools with numeric parameters; "50%" fits percentages (tool-doc.ts).
   if (current && /\d/.test(current.text)) out.set(SLOT_NUMBER, 1);
-  if (current && /\d\s*(%|percent)/i.test(current.text)) out.set(SLOT_PERCENT, 1);
+  if (current && /\d\s*(%|percent)|\b(half|halfway|partway|partly|partially|quarter|third)\b/i.test(current.text)) out.set(SLOT_PERCENT, 1);
+  if (current && placesIn(current.text).length > 0) out.set(SLOT_PLACE, 1);
   if (current && !FOLLOW_UP_OPENING.test(current.text) && isQuestion(current.text)) out.set(SLOT_QUESTION, 1);
   return out;
 }

@@ -87,7 +87,7 @@ export function scoreTools(index: ToolSetIndex, query: ConversationQuery, mode: 
 }
 
 function fusedScores(index: ToolSetIndex, query: ConversationQuery, mode: SelectionMode, toolViews?: readonly (readonly Float32Array[])[], queryVectors?: readonly (Float32Array | undefined)[]) {
-  const terms = queryTerms(query);
+  const terms = index.lexical.withCorrections(queryTerms(query));
   const lexicalRaw = index.lexical.score(terms);
   const coverage = index.lexical.nameCoverage(terms);
   const lexical = normaliseByMax(lexicalRaw).map((s, i) => (1 - NAME_WEIGHT) * s + NAME_WEIGHT * coverage[i]!);

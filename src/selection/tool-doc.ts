@@ -27,7 +27,7 @@ export interface ToolDoc {
   /** SHA-256 hex of the canonical JSON of the tool (sorted keys): identity across requests and restarts. */
   hash: string;
   fields: ToolFields;
-  /** Kinds of values the parameters take (SLOT_NUMBER, SLOT_PERCENT), matched against numbers in the query. */
+  /** Kinds of values the parameters take (SLOT_NUMBER, SLOT_PERCENT, SLOT_PLACE) and SLOT_QUESTION, matched against the query. */
   slots: string[];
   /** Texts embedded for the semantic ranker: the spoken name, the whole description, its sentences and quoted examples. */
   views: string[];
@@ -47,6 +47,8 @@ export function sha256Hex(text: string): string {
 /** Pseudo-terms for the kind of values a tool's parameters take; the tokenizer never produces them. */
 export const SLOT_NUMBER = "#number";
 export const SLOT_PERCENT = "#percent";
+/** The tool takes a place in the home: a parameter named area, room, floor or zone. */
+export const SLOT_PLACE = "#place";
 /** The tool answers questions: its description says so, or it gives a question as an example. */
 export const SLOT_QUESTION = "#question";
 
@@ -72,6 +74,7 @@ function walkSchema(schema: unknown, out: SchemaWords, depth = 0): void {
   if (s.properties && typeof s.properties === "object") {
     for (const [key, sub] of Object.entries(s.properties as Record<string, unknown>)) {
       out.names.push(key);
+      if (/^(area|room|floor|zone)s?$/i.test(key)) out.slots.add(SLOT_PLACE);
       const description = (sub as Record<string, unknown> | null)?.description;
       if (typeof description === "string") out.descriptions.push(description);
       if (sub && typeof sub === "object") noteSlots(sub as Record<string, unknown>, out);
