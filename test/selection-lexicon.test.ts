@@ -44,6 +44,8 @@ describe("plain-English lexicon", () => {
     const q = buildQuery([{ role: "user", content: "fire up the coffee machine" }]);
     expect(q.segments.map((s) => s.text)).toContain("turn on start the coffee machine");
     expect(buildQuery([{ role: "user", content: "what time is it" }]).segments.map((s) => s.text)).toEqual(["what time is it", "what time"]);
+    const followUp = buildQuery([{ role: "user", content: "is the heating on in the office?" }, { role: "assistant", content: "Yes, it heats to 22 °C." }, { role: "user", content: "turn it down to 19" }]);
+    expect(followUp.segments.map((s) => s.text)).toEqual(["turn it down to 19", "lower it to 19", "lower 19", "Yes, it heats to 22 °C temperature.", "is the heating temperature on in the office?"]);
     expect(splitClauses("pause the tv and tell everyone dinner is ready").map((c) => c.text)).toEqual(["pause the tv", "announce tell everyone dinner is ready"]);
   });
 

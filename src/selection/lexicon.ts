@@ -85,7 +85,7 @@ const RULES: readonly Rule[] = [
   phrase(String.raw`louder|quieter|softer|loud|quiet|mute|muted|unmute|silence|hear`, "$& volume"),
   phrase(String.raw`brighter|brighten|dimmer|dim|darker|darken|dark|bright|glaring`, "$& brightness light"),
   phrase(String.raw`warmer|warm|colder|cold|cooler|cool|hotter|hot|chilly|freezing|boiling|stuffy|heat|heating`, "$& temperature"),
-  phrase(String.raw`degrees?|°[cf]?`, "$& temperature"),
+  [/\bdegrees?\b|°[cf]?\b/gi, "$& temperature"],
   // Kinds and the kind they belong to.
   phrase(
     "red|orange|yellow|green|blue|purple|violet|pink|magenta|cyan|turquoise|teal|lilac|lavender|amber|white|warm white|cool white|daylight white",

@@ -17,7 +17,8 @@
  *   clauses, ranked on their own by rank.ts.
  * - When the lexicon (lexicon.ts) says the last message in plainer words ("fire up the coffee
  *   machine" -> "turn on start the coffee machine"), that paraphrase is one more segment
- *   (PARAPHRASE_WEIGHT) and the opening words and clauses are taken from it.
+ *   (PARAPHRASE_WEIGHT) and the opening words and clauses are taken from it. Earlier turns are
+ *   taken in plainer words only ("is the heating on?" -> "... heating temperature ...").
  * - Places (places.ts) say where, not what: the last message without them is one more segment for
  *   the embeddings (PLACELESS_WEIGHT), and in the lexical query place words count PLACE_TERM_WEIGHT.
  */
@@ -134,7 +135,7 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
     const m = messages[i]!;
     if (m.role !== "user" && m.role !== "assistant") continue;
     const text = messageText(m);
-    if (text.trim()) segments.push({ text, weight: base * DECAY ** (distance - 1) * (m.role === "assistant" ? ASSISTANT_SHARE : 1) });
+    if (text.trim()) segments.push({ text: paraphrase(text), weight: base * DECAY ** (distance - 1) * (m.role === "assistant" ? ASSISTANT_SHARE : 1) });
     if (m.role === "user") distance++;
   }
   return { segments, clauses: splitClauses(current), followUp, recentToolCalls, historyToolCalls };
