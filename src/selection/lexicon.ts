@@ -76,7 +76,7 @@ const RULES: readonly Rule[] = [
   phrase(String.raw`go\s+back|rewind|back\s+up|replay|play\s+(?:\w+\s+)?again|once\s+more`, "previous again"),
   phrase(String.raw`put\s+on`, "play turn on"),
   // Telling everyone.
-  phrase(String.raw`tell\s+(?!me\b|us\b)|let(?:\s+[\w'-]+){1,2}?\s+know|shout|yell|call\s+(?:up|down)stairs`, "announce tell "),
+  phrase(String.raw`tell\s+(?!me\b|us\b|if\b|whether\b|when\b|what\b|how\b|who\b|where\b|which\b)|let(?:\s+[\w'-]+){1,2}?\s+know|shout|yell|call\s+(?:up|down)stairs`, "announce tell "),
   // Notes and look-ups.
   phrase(String.raw`(?:jot|write|note|put)\s+(?:\w+\s+)?down|make\s+a\s+note|take\s+a\s+note`, "note"),
   particle("look|search|google", "up", "search"),
