@@ -85,5 +85,5 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
   if (reply.response.status >= 500) target.upstream.markError(`HTTP ${reply.response.status}`);
   else target.upstream.markOk();
   const sse = (reply.response.headers.get("content-type") ?? "").includes("text/event-stream");
-  return tapReply(reply.response, exchange, { sse, captureBody: config.log.bodies, printBody: config.log.log_raw_responses });
+  return tapReply(reply.response, exchange, { sse, captureBody: config.log.bodies, printBody: config.log.log_raw_responses, idle: reply.idle });
 }

@@ -4,14 +4,21 @@
  *
  * When the upstream fails mid-stream, an SSE reply gets a last `data: {"error":{...}}` event (the
  * shape the OpenAI SDKs raise as an APIError) and then ends; a JSON reply is cut off with an error.
+ *
+ * A body handed over unguarded (`TapOptions.idle`) is read with the idle timeout armed here, so a
+ * reply goes through one JavaScript stream layer, not two; a small JSON body of declared length is
+ * read whole and answered as bytes, with no stream layer at all (it is complete when it arrives).
  */
 import type { Usage } from "../protocol/openai.ts";
 import { encodeSSE, SSEParser } from "../protocol/sse.ts";
 import { openAIErrorBody, ProxyError } from "../server/errors.ts";
+import type { IdleTimeout } from "../upstream/http.ts";
 import type { Exchange } from "./exchange.ts";
 
 const FINISHED = /"finish_reason":\s*"/;
 const MAX_LOGGED_BODY = 1 << 20;
+/** Largest declared JSON body read whole instead of streamed. */
+const MAX_WHOLE_BODY = 4 << 20;
 
 interface Summary {
   usage?: Usage | null;
@@ -25,10 +32,19 @@ export interface TapOptions {
   captureBody: boolean;
   /** Print the raw body to stdout when it ends (option log_raw_responses). */
   printBody?: boolean;
+  /** The idle timeout of a body handed over unguarded (`UpstreamReply.idle`); reads are timed with it. */
+  idle?: IdleTimeout;
 }
 
-/** Returns a Response with the same status and headers whose body is `response.body`, tapped. */
-export function tapReply(response: Response, exchange: Exchange, options: TapOptions): Response {
+function streamFailure(err: unknown): ProxyError {
+  return err instanceof ProxyError ? err : new ProxyError(502, `upstream stream failed: ${(err as Error)?.message ?? err}`, "upstream_error", "upstream_stream_error");
+}
+
+/**
+ * Returns a Response with the same status and headers whose body is `response.body`, tapped.
+ * @throws ProxyError when a body read whole fails (the upstream's idle timeout, a cut connection)
+ */
+export async function tapReply(response: Response, exchange: Exchange, options: TapOptions): Promise<Response> {
   const status = response.status;
   const headers = new Headers(response.headers);
   for (const [k, v] of Object.entries(exchange.responseHeaders)) headers.set(k, v);
@@ -38,9 +54,7 @@ export function tapReply(response: Response, exchange: Exchange, options: TapOpt
     exchange.finish();
     return new Response(null, { status, headers });
   }
-  const reader = source.getReader();
-  const parser = options.sse ? new SSEParser() : undefined;
-  const decoder = new TextDecoder();
+  const idle = options.idle;
   // A JSON body is read for its usage, an error body for the log; audio or files passed through are not decoded.
   const readable = status >= 400 || (headers.get("content-type") ?? "").includes("json");
   const keepText = options.captureBody || options.printBody || (!options.sse && readable);
@@ -54,7 +68,7 @@ export function tapReply(response: Response, exchange: Exchange, options: TapOpt
     if (reason) finishReason = reason;
   };
   const readSummary = () => {
-    if (parser) return;
+    if (options.sse) return;
     try {
       note(JSON.parse(text) as Summary);
     } catch {
@@ -68,8 +82,37 @@ export function tapReply(response: Response, exchange: Exchange, options: TapOpt
       completion_tokens: usage?.completion_tokens ?? null,
       finish_reason: finishReason ?? null,
       error: error ?? exchange.row.error ?? (status >= 400 ? text.slice(0, 2000) : null),
-      response_body: options.captureBody ? text : null,
+      response_body: options.captureBody ? text.slice(0, MAX_LOGGED_BODY) : null,
     });
+  };
+
+  if (idle && !options.sse && readable && idle.length !== undefined && idle.length <= MAX_WHOLE_BODY) {
+    let bytes: ArrayBuffer;
+    const timer = setTimeout(idle.expire, idle.ms);
+    try {
+      bytes = await response.arrayBuffer();
+    } catch (err) {
+      // The client has no byte yet: answer() turns this into a clean error response and log row.
+      throw streamFailure(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    exchange.firstByte();
+    if (keepText) text = new TextDecoder().decode(bytes);
+    readSummary();
+    done();
+    return new Response(bytes, { status, headers });
+  }
+
+  const reader = source.getReader();
+  const parser = options.sse ? new SSEParser() : undefined;
+  const decoder = new TextDecoder();
+  const read = () => {
+    if (!idle) return reader.read();
+    // The clock runs only while a read is pending: a client that reads slowly (backpressure) is not
+    // an upstream that went silent.
+    const timer = setTimeout(idle.expire, idle.ms);
+    return reader.read().finally(() => clearTimeout(timer));
   };
 
   const body = new ReadableStream<Uint8Array>(
@@ -77,9 +120,9 @@ export function tapReply(response: Response, exchange: Exchange, options: TapOpt
       async pull(controller) {
         let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
-          chunk = await reader.read();
+          chunk = await read();
         } catch (err) {
-          const failure = err instanceof ProxyError ? err : new ProxyError(502, `upstream stream failed: ${(err as Error)?.message ?? err}`, "upstream_error", "upstream_stream_error");
+          const failure = streamFailure(err);
           done(failure.message);
           if (!parser) return controller.error(failure);
           controller.enqueue(encodeSSE(openAIErrorBody(failure)));

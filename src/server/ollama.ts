@@ -210,7 +210,7 @@ async function embed(runtime: Runtime, exchange: Exchange, name: string | undefi
   if (request.dimensions !== undefined) body.dimensions = request.dimensions;
   if (target.upstream.config.type === "ollama") for (const key of NATIVE_EMBED_FIELDS) if (request[key] !== undefined) body[key] = request[key];
   const reply = await target.upstream.backend.embeddings(body, callOptions(exchange));
-  const response = tapReply(reply.response, exchange, { sse: false, captureBody: false });
+  const response = await tapReply(reply.response, exchange, { sse: false, captureBody: false });
   if (response.status >= 400) return { error: await upstreamError(response, exchange) };
   const json = (await response.json().catch(() => undefined)) as { data?: { index?: number; embedding?: unknown }[]; usage?: { prompt_tokens?: number } } | undefined;
   if (!Array.isArray(json?.data)) throw new ProxyError(502, "upstream answered embeddings without a data array", "upstream_error");

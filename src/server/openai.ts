@@ -11,7 +11,7 @@ import { tapReply } from "../pipeline/tap.ts";
 import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
 import { parseJsonKeepingText } from "../protocol/raw-json.ts";
 import type { Runtime } from "../runtime.ts";
-import { responseHeaders, sendUpstream } from "../upstream/http.ts";
+import { sendUpstream } from "../upstream/http.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
 
@@ -134,10 +134,10 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
             headers,
             // Buffered so that retries can resend it; pass-through bodies are small (files go to /v1/files, still < body limit).
             body: hasBody ? new Uint8Array(await request.arrayBuffer()) : null,
+            unguardedBody: true,
           });
-          const response = new Response(reply.response.body, { status: reply.response.status, headers: responseHeaders(reply.response.headers) });
-          const sse = (response.headers.get("content-type") ?? "").includes("text/event-stream");
-          return tapReply(response, exchange, { sse, captureBody: false });
+          const sse = (reply.response.headers.get("content-type") ?? "").includes("text/event-stream");
+          return tapReply(reply.response, exchange, { sse, captureBody: false, idle: reply.idle });
         });
       },
       { parse: "none" },

@@ -12,7 +12,8 @@ export interface Backend {
   /**
    * Sends a chat completion request. The reply's body is an OpenAI chat.completion JSON, or an SSE
    * stream of chat.completion.chunk events ending with `data: [DONE]` when `request.stream` is true.
-   * Error statuses carry the upstream's own error body.
+   * Error statuses carry the upstream's own error body. A reply with `idle` set has its body unguarded:
+   * its reads must be timed with it (the pipeline's tap does).
    */
   chat(request: ChatCompletionRequest, call: CallOptions): Promise<UpstreamReply>;
   /** Sends an OpenAI embeddings request; the reply is OpenAI's embeddings JSON. */

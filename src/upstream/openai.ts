@@ -23,7 +23,8 @@ export class OpenAIBackend implements Backend {
     const sent = transformParams(request, this.upstream);
     // An unchanged request goes out as the client's own JSON text (see protocol/raw-json.ts).
     const body = (sent === request && jsonTextOf(request)) || JSON.stringify(sent);
-    return sendUpstream(this.upstream, { ...call, path: "/chat/completions", headers: JSON_HEADERS, body });
+    // The reply is passed on as it is: the pipeline's tap times its reads (reply.idle).
+    return sendUpstream(this.upstream, { ...call, path: "/chat/completions", headers: JSON_HEADERS, body, unguardedBody: true });
   }
 
   async embeddings(body: Record<string, unknown>, call: CallOptions) {
