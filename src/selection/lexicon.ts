@@ -41,7 +41,7 @@ const RULES: readonly Rule[] = [
   phrase(String.raw`(?:run|ran|running)\s+out\s+of|out\s+of|running\s+low\s+on|low\s+on`, "need to buy, shopping"),
   // Time and quantities taken off or added.
   particle("knock|take|shave|chop", "off", "remove"),
-  phrase("get rid of|scrap|ditch|never mind|nevermind|forget about", "cancel"),
+  phrase("get rid of|scrap|ditch|forget about", "cancel"),
   // Going back to a base.
   phrase(String.raw`(?:go|going|goes|head|send|take)(?:\s+(?:it|back|home))*\s+(?:home|to\s+(?:the\s+|its\s+|your\s+)?(?:dock|base|charger))|dock\b|recharge`, "return to base home"),
   // Daily routines.
