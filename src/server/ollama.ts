@@ -69,31 +69,31 @@ const Think = Nullable(t.Union([t.Boolean(), t.Literal("low"), t.Literal("medium
 const Format = Nullable(t.Union([t.String(), t.Record(t.String(), t.Unknown())]));
 const KeepAlive = Nullable(t.Union([t.String(), t.Number()]));
 
+/** Fields /api/chat and /api/generate share. */
+const COMMON_FIELDS = {
+  model: t.Optional(t.String()),
+  stream: t.Optional(t.Boolean()),
+  format: Format,
+  options: t.Optional(Options),
+  keep_alive: KeepAlive,
+  think: Think,
+};
+
 const ChatBody = t.Object(
   {
-    model: t.Optional(t.String()),
+    ...COMMON_FIELDS,
     messages: t.Optional(t.Array(Message)),
     tools: Nullable(t.Array(t.Object({ type: t.String(), function: t.Object({ name: t.String() }, { additionalProperties: true }) }, { additionalProperties: true }))),
-    stream: t.Optional(t.Boolean()),
-    format: Format,
-    options: t.Optional(Options),
-    keep_alive: KeepAlive,
-    think: Think,
   },
   { additionalProperties: true },
 );
 
 const GenerateBody = t.Object(
   {
-    model: t.Optional(t.String()),
+    ...COMMON_FIELDS,
     prompt: Nullable(t.String()),
     system: Nullable(t.String()),
     images: Nullable(t.Array(t.String())),
-    stream: t.Optional(t.Boolean()),
-    format: Format,
-    options: t.Optional(Options),
-    keep_alive: KeepAlive,
-    think: Think,
   },
   { additionalProperties: true },
 );
