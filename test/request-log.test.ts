@@ -96,46 +96,66 @@ describe("bodies", () => {
 
 describe("retention", () => {
   const row = (ts: number, n: number): RequestLogRow => ({ ts, request_id: `r${n}`, endpoint: "/v1/chat/completions", method: "POST" });
-  const ids = (log: RequestLog) => (log.db.query("SELECT request_id FROM requests ORDER BY id").all() as { request_id: string }[]).map((r) => r.request_id);
-
-  test("rows older than retention_days are pruned", () => {
-    const log = new RequestLog({ dataDir: ":memory:", retentionDays: 1, retentionRows: 0 });
-    const now = Date.now();
-    log.record(row(now - 3 * 86_400_000, 1));
-    log.record(row(now - 2 * 86_400_000, 2));
-    log.record(row(now - 1000, 3));
-    log.flush();
-    expect(ids(log)).toEqual(["r3"]);
-    log.close();
-  });
-
-  test("only the newest retention_rows rows are kept", () => {
-    const log = new RequestLog({ dataDir: ":memory:", retentionDays: 0, retentionRows: 3 });
-    for (let n = 1; n <= 5; n++) log.record(row(Date.now(), n));
-    log.flush();
-    expect(ids(log)).toEqual(["r3", "r4", "r5"]);
-    log.close();
-  });
-
-  test("migrations are applied once: reopening a database keeps its rows", () => {
+  const ids = (log: RequestLog) => {
+    const db = new Database(log.path, { readonly: true });
+    try {
+      return (db.query("SELECT request_id FROM requests ORDER BY id").all() as { request_id: string }[]).map((r) => r.request_id);
+    } finally {
+      db.close();
+    }
+  };
+  /** Runs `body` with a fresh data directory, removed afterwards. */
+  const inDir = (body: (dir: string) => void) => {
     const dir = mkdtempSync(join(tmpdir(), "llm-proxy-log-"));
     try {
-      const first = new RequestLog({ dataDir: dir });
-      first.record(row(Date.now(), 1));
-      first.close();
-      const again = new RequestLog({ dataDir: dir });
-      expect(ids(again)).toEqual(["r1"]);
-      again.close();
+      body(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  };
+
+  test("rows older than retention_days are pruned", () => {
+    inDir((dataDir) => {
+      const log = new RequestLog({ dataDir, retentionDays: 1, retentionRows: 0 });
+      const now = Date.now();
+      log.record(row(now - 3 * 86_400_000, 1));
+      log.record(row(now - 2 * 86_400_000, 2));
+      log.record(row(now - 1000, 3));
+      log.flush();
+      expect(ids(log)).toEqual(["r3"]);
+      log.close();
+    });
+  });
+
+  test("only the newest retention_rows rows are kept", () => {
+    inDir((dataDir) => {
+      const log = new RequestLog({ dataDir, retentionDays: 0, retentionRows: 3 });
+      for (let n = 1; n <= 5; n++) log.record(row(Date.now(), n));
+      log.flush();
+      expect(ids(log)).toEqual(["r3", "r4", "r5"]);
+      log.close();
+    });
+  });
+
+  test("migrations are applied once: reopening a database keeps its rows", () => {
+    inDir((dataDir) => {
+      const first = new RequestLog({ dataDir });
+      first.record(row(Date.now(), 1));
+      first.close();
+      const again = new RequestLog({ dataDir });
+      expect(ids(again)).toEqual(["r1"]);
+      again.close();
+    });
   });
 });
 
 describe("a failing log", () => {
   test("never fails a request; the failures are counted in /health", async () => {
     await withProxy({}, async (proxy, client) => {
-      proxy.runtime.requestLog!.db.close();
+      // Another process breaks the database under the proxy: every write fails from now on.
+      const db = new Database(proxy.runtime.requestLog!.path);
+      db.exec("DROP TABLE requests");
+      db.close();
       const res = await client.chat.completions.create({ model: "fake-model", messages });
       expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
       const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true });

@@ -1,14 +1,14 @@
 /**
  * The request log: one row per request in SQLite (bun:sqlite, WAL), written off the hot path.
  *
- * `record()` only queues the row; a timer writes the queue in one transaction every
- * `flush_interval_ms`. Errors while writing are reported once on stderr and counted, never thrown
- * to a request. Old rows are pruned by age and count after each flush (at most once a minute).
+ * `record()` only queues the row; every `flush_interval_ms` the queue is posted to a Worker
+ * (request-log-worker.ts) that writes it in one transaction, so SQLite never blocks the event loop.
+ * Errors while writing are reported once on stderr and counted, never thrown to a request. Old rows
+ * are pruned by age and count after a write (at most once a minute).
  */
-import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { MIGRATIONS } from "./migrations.ts";
+import { openDatabase } from "./request-log-writer.ts";
 
 export interface RequestLogRow {
   ts: number;
@@ -37,62 +37,43 @@ export interface RequestLogRow {
   response_body?: string | null;
 }
 
-const COLUMNS = [
-  "ts", "request_id", "endpoint", "method", "client_model", "upstream", "upstream_model", "status",
-  "latency_ms", "ttfb_ms", "stream", "prompt_tokens", "completion_tokens", "finish_reason", "retries",
-  "error", "tools_received", "tools_kept", "tool_tokens_before", "tool_tokens_after", "selection_mode",
-  "selection_ms", "request_body", "response_body",
-] as const;
-
-/** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */
-const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { stream: 0, retries: 0 };
-
 export interface RequestLogOptions {
-  /** Directory holding `llm-proxy.sqlite`; ":memory:" for an in-memory database. */
+  /** Directory holding `llm-proxy.sqlite`. */
   dataDir: string;
   flushIntervalMs?: number;
   retentionDays?: number;
   retentionRows?: number;
 }
 
-/** Opens (and migrates) the database at `path`. */
-export function openDatabase(path: string): Database {
-  const db = new Database(path, { create: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
-  const { user_version } = db.query("PRAGMA user_version").get() as { user_version: number };
-  for (let v = user_version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.exec(`PRAGMA user_version = ${v + 1}`);
-    })();
-  }
-  return db;
-}
+/** How long flush() and close() wait for the Worker before giving up on a batch. */
+const WAIT_MS = 5_000;
 
 export class RequestLog {
-  readonly db: Database;
   readonly path: string;
-  /** Rows that could not be written. */
-  failures = 0;
   private queue: RequestLogRow[] = [];
+  private readonly worker: Worker;
+  /** Shared with the Worker: [batches written, rows failed]. */
+  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private seq = 0;
   private timer: ReturnType<typeof setInterval>;
-  private lastPrune = 0;
-  private warned = false;
-  private readonly insert;
 
-  /** @throws when the data directory or database cannot be created (a start-up error) */
-  constructor(private readonly options: RequestLogOptions) {
-    if (options.dataDir === ":memory:") this.path = ":memory:";
-    else {
-      mkdirSync(options.dataDir, { recursive: true });
-      this.path = join(options.dataDir, "llm-proxy.sqlite");
-    }
-    this.db = openDatabase(this.path);
-    this.insert = this.db.prepare(
-      `INSERT INTO requests (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`,
-    );
-    this.timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 1000);
+  /** @throws when the data directory or database cannot be created or migrated (a start-up error) */
+  constructor(options: RequestLogOptions) {
+    mkdirSync(options.dataDir, { recursive: true });
+    this.path = join(options.dataDir, "llm-proxy.sqlite");
+    // Opened and migrated here once, so that a start-up failure is thrown to the caller.
+    openDatabase(this.path).close();
+    this.worker = new Worker(new URL("./request-log-worker.ts", import.meta.url).href);
+    this.worker.unref();
+    const retention = { retentionDays: options.retentionDays, retentionRows: options.retentionRows };
+    this.worker.postMessage({ type: "open", path: this.path, retention, state: this.state });
+    this.timer = setInterval(() => this.post(), options.flushIntervalMs ?? 1000);
     this.timer.unref?.();
+  }
+
+  /** Rows that could not be written. */
+  get failures(): number {
+    return Atomics.load(this.state, 1);
   }
 
   /** Queues a row; never throws. */
@@ -100,51 +81,39 @@ export class RequestLog {
     this.queue.push(row);
   }
 
-  /** Writes the queued rows in one transaction. Called by the timer; call it yourself to read back at once. */
-  flush(): void {
-    if (this.queue.length === 0) return;
+  /** Posts the queued rows to the Worker. @returns the batch's sequence number */
+  private post(): number {
+    if (this.queue.length === 0) return this.seq;
     const rows = this.queue;
     this.queue = [];
-    try {
-      this.db.transaction(() => {
-        for (const row of rows) {
-          this.insert.run(
-            ...COLUMNS.map((c) => {
-              const v = row[c];
-              // NOT NULL columns: one row without them must not lose the whole batch.
-              if (v === undefined || v === null) return NOT_NULL_DEFAULTS[c] ?? null;
-              if (typeof v === "boolean") return v ? 1 : 0;
-              if (Array.isArray(v)) return JSON.stringify(v);
-              return v;
-            }),
-          );
-        }
-      })();
-      this.prune();
-    } catch (err) {
-      this.failures += rows.length;
-      if (!this.warned) {
-        this.warned = true;
-        console.error(`llm-proxy: request log write failed (${(err as Error).message}); requests are not affected`);
-      }
+    this.worker.postMessage({ type: "rows", seq: ++this.seq, rows });
+    return this.seq;
+  }
+
+  /** Blocks until the Worker has handled message `seq` (at most WAIT_MS). */
+  private waitFor(seq: number): void {
+    const deadline = performance.now() + WAIT_MS;
+    for (let done = Atomics.load(this.state, 0); done < seq; done = Atomics.load(this.state, 0)) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      Atomics.wait(this.state, 0, done, left);
     }
   }
 
-  private prune(): void {
-    const now = Date.now();
-    if (now - this.lastPrune < 60_000) return;
-    this.lastPrune = now;
-    const { retentionDays, retentionRows } = this.options;
-    if (retentionDays) this.db.run("DELETE FROM requests WHERE ts < ?", [now - retentionDays * 86_400_000]);
-    if (retentionRows) {
-      this.db.run("DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)", [retentionRows]);
-    }
+  /**
+   * Writes the queued rows now and waits until they are in the database (blocking, up to 5 s):
+   * for reading back at once (tests, shutdown), never on the request path.
+   */
+  flush(): void {
+    this.waitFor(this.post());
   }
 
-  /** Flushes and closes the database. */
+  /** Writes the queued rows and closes the database. */
   close(): void {
     clearInterval(this.timer);
-    this.flush();
-    this.db.close();
+    this.post();
+    this.worker.postMessage({ type: "close", seq: ++this.seq });
+    this.waitFor(this.seq);
+    this.worker.terminate();
   }
 }

@@ -2,6 +2,7 @@
  * Starts llm-proxy in-process on a free loopback port with a config written to a temp YAML file,
  * and a fresh data directory. For tests only.
  */
+import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +33,12 @@ export function startProxy(config: Record<string, unknown>, env: Record<string, 
     runtime,
     rows() {
       runtime.requestLog!.flush();
-      return runtime.requestLog!.db.query("SELECT * FROM requests ORDER BY id").all() as any;
+      const db = new Database(runtime.requestLog!.path, { readonly: true });
+      try {
+        return db.query("SELECT * FROM requests ORDER BY id").all() as any;
+      } finally {
+        db.close();
+      }
     },
     stop() {
       server.stop(true);

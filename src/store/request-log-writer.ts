@@ -1,0 +1,101 @@
+/**
+ * Writes request-log rows to SQLite (bun:sqlite, WAL): opening and migrating the database, inserting
+ * batches in one transaction, and pruning by age and count (at most once a minute). Runs in the
+ * request log's Worker (request-log-worker.ts), off the event loop that serves requests.
+ */
+import { Database } from "bun:sqlite";
+import { MIGRATIONS } from "./migrations.ts";
+import type { RequestLogRow } from "./request-log.ts";
+
+const COLUMNS = [
+  "ts", "request_id", "endpoint", "method", "client_model", "upstream", "upstream_model", "status",
+  "latency_ms", "ttfb_ms", "stream", "prompt_tokens", "completion_tokens", "finish_reason", "retries",
+  "error", "tools_received", "tools_kept", "tool_tokens_before", "tool_tokens_after", "selection_mode",
+  "selection_ms", "request_body", "response_body",
+] as const;
+
+/** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */
+const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { stream: 0, retries: 0 };
+
+/** Opens (and migrates) the database at `path`. @throws when it cannot be opened or migrated */
+export function openDatabase(path: string): Database {
+  const db = new Database(path, { create: true });
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
+  const { user_version } = db.query("PRAGMA user_version").get() as { user_version: number };
+  for (let v = user_version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}
+
+export interface RetentionOptions {
+  retentionDays?: number;
+  retentionRows?: number;
+}
+
+export class RequestLogWriter {
+  private readonly db: Database;
+  private readonly insert;
+  private lastPrune = 0;
+  private warned = false;
+
+  /** @throws when the database cannot be opened */
+  constructor(
+    path: string,
+    private readonly retention: RetentionOptions,
+  ) {
+    this.db = openDatabase(path);
+    this.insert = this.db.prepare(`INSERT INTO requests (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
+  }
+
+  /**
+   * Inserts `rows` in one transaction, then prunes when due. Never throws: a failure is reported
+   * once on stderr.
+   * @returns how many rows could not be written
+   */
+  write(rows: RequestLogRow[]): number {
+    if (rows.length === 0) return 0;
+    try {
+      this.db.transaction(() => {
+        for (const row of rows) {
+          this.insert.run(
+            ...COLUMNS.map((c) => {
+              const v = row[c];
+              // NOT NULL columns: one row without them must not lose the whole batch.
+              if (v === undefined || v === null) return NOT_NULL_DEFAULTS[c] ?? null;
+              if (typeof v === "boolean") return v ? 1 : 0;
+              if (Array.isArray(v)) return JSON.stringify(v);
+              return v;
+            }),
+          );
+        }
+      })();
+      this.prune();
+      return 0;
+    } catch (err) {
+      if (!this.warned) {
+        this.warned = true;
+        console.error(`llm-proxy: request log write failed (${(err as Error).message}); requests are not affected`);
+      }
+      return rows.length;
+    }
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    const { retentionDays, retentionRows } = this.retention;
+    if (retentionDays) this.db.run("DELETE FROM requests WHERE ts < ?", [now - retentionDays * 86_400_000]);
+    if (retentionRows) {
+      this.db.run("DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)", [retentionRows]);
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
