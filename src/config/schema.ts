@@ -130,7 +130,8 @@ export const ConfigSchema = T.Object(
         bodies: T.Boolean({ default: false }),
         retention_days: T.Number({ minimum: 0, default: 30 }),
         retention_rows: T.Integer({ minimum: 0, default: 100_000 }),
-        flush_interval_ms: T.Integer({ minimum: 1, default: 1_000 }),
+        /** How often queued rows go to the log's Worker: short, so each write is a small burst (docs/benchmarks.md). */
+        flush_interval_ms: T.Integer({ minimum: 1, default: 100 }),
         log_messages: T.Boolean({ default: false }),
         log_raw_requests: T.Boolean({ default: false }),
         log_raw_responses: T.Boolean({ default: false }),

@@ -67,7 +67,7 @@ export class RequestLog {
     this.worker.unref();
     const retention = { retentionDays: options.retentionDays, retentionRows: options.retentionRows };
     this.worker.postMessage({ type: "open", path: this.path, retention, state: this.state });
-    this.timer = setInterval(() => this.post(), options.flushIntervalMs ?? 1000);
+    this.timer = setInterval(() => this.post(), options.flushIntervalMs ?? 100);
     this.timer.unref?.();
   }
 
