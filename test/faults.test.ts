@@ -168,6 +168,32 @@ describe("timeouts", () => {
   });
 });
 
+describe("a JSON reply that stalls", () => {
+  test("the idle timeout also bounds a JSON body read whole: 504 in the OpenAI shape", async () => {
+    // Declares 64 bytes, sends 19, then goes silent: the proxy reads such a small body whole.
+    // A raw socket, because Bun.serve would send a streamed body chunked, without the length.
+    const stalling = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(socket) {
+          socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n{"id":"chatcmpl-1",');
+        },
+      },
+    });
+    const stalled = startProxy({ upstreams: [{ name: "stalling", base_url: `http://127.0.0.1:${stalling.port}/v1`, models: ["m"], max_retries: 0, idle_timeout_ms: 200 }] });
+    try {
+      const res = await fetch(`${stalled.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages }) });
+      expect(res.status).toBe(504);
+      expect(((await res.json()) as any).error).toMatchObject({ type: "upstream_error", code: "upstream_timeout" });
+      expect(stalled.rows().at(-1)).toMatchObject({ status: 504, error: expect.stringContaining("sent nothing for 200 ms") });
+    } finally {
+      stalled.stop();
+      stalling.stop(true);
+    }
+  });
+});
+
 describe("streams", () => {
   test("a slow reader is not mistaken for a silent upstream by the idle timeout", async () => {
     // 8 MiB is more than the socket buffers hold, so the proxy stops pulling while the client pauses.
