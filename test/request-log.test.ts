@@ -97,7 +97,10 @@ describe("bodies", () => {
 describe("retention", () => {
   const row = (ts: number, n: number): RequestLogRow => ({ ts, request_id: `r${n}`, endpoint: "/v1/chat/completions", method: "POST" });
   const ids = (log: RequestLog) => {
-    const db = new Database(log.path, { readonly: true });
+    // Not read-only: the log's Worker may be opening the file at the same moment, and a read-only
+    // connection cannot wait for the WAL files it needs.
+    const db = new Database(log.path);
+    db.exec("PRAGMA busy_timeout = 2000");
     try {
       return (db.query("SELECT request_id FROM requests ORDER BY id").all() as { request_id: string }[]).map((r) => r.request_id);
     } finally {

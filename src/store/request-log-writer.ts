@@ -20,7 +20,9 @@ const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { s
 /** Opens (and migrates) the database at `path`. @throws when it cannot be opened or migrated */
 export function openDatabase(path: string): Database {
   const db = new Database(path, { create: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
+  // busy_timeout first: switching to WAL waits for a lock that another connection (a reader, the
+  // thread that migrated the file) may hold for a moment.
+  db.exec("PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   const { user_version } = db.query("PRAGMA user_version").get() as { user_version: number };
   for (let v = user_version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {

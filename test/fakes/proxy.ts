@@ -33,7 +33,8 @@ export function startProxy(config: Record<string, unknown>, env: Record<string, 
     runtime,
     rows() {
       runtime.requestLog!.flush();
-      const db = new Database(runtime.requestLog!.path, { readonly: true });
+      const db = new Database(runtime.requestLog!.path);
+      db.exec("PRAGMA busy_timeout = 2000");
       try {
         return db.query("SELECT * FROM requests ORDER BY id").all() as any;
       } finally {
