@@ -6,7 +6,8 @@
  * and wrk as the load generator (`apt-get install wrk`). In the same run, wrk sends a Home
  * Assistant sized request (bench/ha-request.ts) straight to the upstream and through each proxy;
  * the difference is what the proxy adds. A bare Bun pass-through (bench/bare-proxy.ts) runs in the
- * same way, as the floor any proxy written in Bun pays for the extra hop on this machine.
+ * same way, as the floor any proxy written in Bun pays for the extra hop on this machine, and again
+ * with `--parse` (JSON.parse of every body), the floor of a proxy that must read the request.
  *
  *   bun run bench [--seconds 5] [--warmup 1] [--no-build]
  */
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
 
   const upstream = await startServer(["bun", join(import.meta.dir, "fake-upstream.ts")]);
   const bare = await startServer(["bun", join(import.meta.dir, "bare-proxy.ts"), upstream.url]);
+  const bareParse = await startServer(["bun", join(import.meta.dir, "bare-proxy.ts"), upstream.url, "--parse"]);
   const proxies = [
     await startProxy("bun run index.ts", ["bun", "run", "index.ts", "--config", proxyConfig(mkdtempSync(join(dir, "src-")), upstream.url), "--port", "0"], dir),
     await startProxy("executable", [outfileFor("linux-x64"), "--config", proxyConfig(mkdtempSync(join(dir, "exe-")), upstream.url), "--port", "0"], dir),
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
       passRows.push([stream ? "stream" : "non-stream", c, "direct", fmt(direct.rps, 0), fmt(direct.p50Ms), fmt(direct.p99Ms), "", "", ""]);
       const targets: [string, string, Proxy | undefined][] = [
         ["bare Bun proxy (floor)", `${bare.url}/v1/chat/completions`, undefined],
+        ["bare Bun proxy + JSON.parse", `${bareParse.url}/v1/chat/completions`, undefined],
         ...proxies.map((p): [string, string, Proxy] => [p.name, `${p.server.url}/v1/chat/completions`, p]),
       ];
       for (const [name, url, p] of targets) {
@@ -165,6 +168,7 @@ async function main(): Promise<void> {
   const memRows = proxies.map((p) => [p.name, fmt(p.firstResponseMs, 0), fmt(p.idleMiB, 1), fmt(p.peakMiB, 1), fmt(p.server.rssMiB(), 1)]);
   for (const p of proxies) await p.server.stop();
   await bare.stop();
+  await bareParse.stop();
   await upstream.stop();
   rmSync(dir, { recursive: true, force: true });
 
