@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Ollama, type ChatResponse } from "ollama";
+import { Ollama, type ChatRequest } from "ollama";
 import OpenAI from "openai";
 import { FakeOllamaUpstream } from "./fakes/ollama-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
@@ -171,7 +171,7 @@ describe("Ollama client through the proxy to an Ollama upstream (canonical both 
       ],
       tools,
     };
-    const res = (await ollama.chat(request as any)) as ChatResponse;
+    const res = await ollama.chat(request as ChatRequest & { stream: false });
     expect(res.message).toMatchObject({ content: '{"on":true}', thinking: "ok" });
     // Everything arrives as sent; the tool result gains the name of the call it answers.
     expect(lastSent()).toEqual({ ...request, messages: [...request.messages.slice(0, 3), { role: "tool", content: "{}", tool_name: "HassTurnOn" }] });
