@@ -5,6 +5,16 @@
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import type { UpstreamReply, UpstreamRequest } from "./http.ts";
 
+/**
+ * A model as an upstream lists it: its id and the upstream's own entry, as sent (an OpenAI-style
+ * `/v1/models` entry with whatever else the server adds, e.g. llama.cpp's `meta`, `aliases`, `tags`;
+ * or an Ollama `/api/tags` entry). Empty for models named in the config.
+ */
+export interface UpstreamModel {
+  id: string;
+  entry: Record<string, unknown>;
+}
+
 /** Per-call options: the client's credentials, its disconnect signal and a retry observer. */
 export type CallOptions = Pick<UpstreamRequest, "clientAuthorization" | "signal" | "onRetry">;
 
@@ -18,6 +28,6 @@ export interface Backend {
   chat(request: ChatCompletionRequest, call: CallOptions): Promise<UpstreamReply>;
   /** Sends an OpenAI embeddings request; the reply is OpenAI's embeddings JSON. */
   embeddings(body: Record<string, unknown>, call: CallOptions): Promise<UpstreamReply>;
-  /** The model ids the server reports. @throws on any failure */
-  listModels(call: CallOptions): Promise<string[]>;
+  /** The models the server reports, in its order. @throws on any failure */
+  listModels(call: CallOptions): Promise<UpstreamModel[]>;
 }

@@ -12,7 +12,7 @@ import { ollamaChatRequestFrom, type CanonicalRequest } from "../protocol/ollama
 import { completionFromOllama } from "../protocol/ollama-response.ts";
 import { errorMessageOf, OpenAIChunkEncoder, sseFromNDJSON } from "../protocol/ollama-stream.ts";
 import { ProxyError } from "../server/errors.ts";
-import type { Backend, CallOptions } from "./backend.ts";
+import type { Backend, CallOptions, UpstreamModel } from "./backend.ts";
 import { sendUpstream, type UpstreamReply } from "./http.ts";
 import { floatsToBase64 } from "./openai.ts";
 import { transformParams } from "./params.ts";
@@ -96,16 +96,21 @@ export class OllamaBackend implements Backend {
     return { ...reply, response: Response.json({ object: "list", data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }) };
   }
 
-  /** The names in the server's /api/tags. @throws on any failure */
-  async listModels(call: CallOptions): Promise<string[]> {
+  /** The models in the server's /api/tags (id: `model`, else `name`). @throws on any failure */
+  async listModels(call: CallOptions): Promise<UpstreamModel[]> {
     const { response } = await sendUpstream(this.metadataUpstream, { ...call, path: "/api/tags", method: "GET" });
     if (!response.ok) {
       await response.body?.cancel();
       throw new Error(`GET /api/tags answered HTTP ${response.status}`);
     }
-    const json = (await response.json()) as { models?: { model?: unknown; name?: unknown }[] };
+    const json = (await response.json()) as { models?: unknown };
     if (!Array.isArray(json.models)) throw new Error("GET /api/tags answered without a models array");
-    return json.models.map((m) => m.model ?? m.name).filter((id): id is string => typeof id === "string");
+    const out: UpstreamModel[] = [];
+    for (const entry of json.models as Record<string, unknown>[]) {
+      const id = entry?.model ?? entry?.name;
+      if (typeof id === "string") out.push({ id, entry });
+    }
+    return out;
   }
 
   /** The server's own /api/show for `model` (real context length and capabilities). @throws on any failure */

@@ -5,7 +5,7 @@
 import type { UpstreamConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import { jsonTextOf } from "../protocol/raw-json.ts";
-import type { Backend, CallOptions } from "./backend.ts";
+import type { Backend, CallOptions, UpstreamModel } from "./backend.ts";
 import { sendUpstream } from "./http.ts";
 import { transformParams } from "./params.ts";
 
@@ -44,7 +44,7 @@ export class OpenAIBackend implements Backend {
     return { ...reply, response: Response.json(json, { status: reply.response.status }) };
   }
 
-  async listModels(call: CallOptions) {
+  async listModels(call: CallOptions): Promise<UpstreamModel[]> {
     const { response } = await sendUpstream(
       { ...this.upstream, max_retries: 0, timeout_ms: Math.min(this.upstream.timeout_ms, 3000) },
       { ...call, path: "/models", method: "GET" },
@@ -53,8 +53,8 @@ export class OpenAIBackend implements Backend {
       await response.body?.cancel();
       throw new Error(`GET /models answered HTTP ${response.status}`);
     }
-    const json = (await response.json()) as { data?: { id?: unknown }[] };
+    const json = (await response.json()) as { data?: unknown };
     if (!Array.isArray(json.data)) throw new Error("GET /models answered without a data array");
-    return json.data.map((m) => m.id).filter((id): id is string => typeof id === "string");
+    return json.data.filter((m): m is Record<string, unknown> & { id: string } => typeof m?.id === "string").map((entry) => ({ id: entry.id, entry }));
   }
 }

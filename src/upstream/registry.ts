@@ -4,7 +4,7 @@
  */
 import type { Config, UpstreamConfig } from "../config/schema.ts";
 import { ProxyError } from "../server/errors.ts";
-import type { Backend, CallOptions } from "./backend.ts";
+import type { Backend, CallOptions, UpstreamModel } from "./backend.ts";
 import { OllamaBackend } from "./ollama.ts";
 import { OpenAIBackend } from "./openai.ts";
 
@@ -33,13 +33,14 @@ export interface UpstreamHealth {
 export class UpstreamState {
   readonly backend: Backend;
   readonly health: UpstreamHealth = { reachable: null, last_error: null, last_error_at: null, last_ok_at: null };
-  private models: { ids: string[]; at: number } | undefined;
-  private pending: Promise<string[] | undefined> | undefined;
+  private models: { list: UpstreamModel[]; at: number } | undefined;
+  private pending: Promise<UpstreamModel[] | undefined> | undefined;
   private checkedAt = 0;
 
   constructor(
     readonly config: UpstreamConfig,
-    private readonly ttlMs: number,
+    /** How long a fetched model list (and the model facts, model-facts.ts) stays fresh, ms. */
+    readonly ttlMs: number,
   ) {
     const make = BACKENDS[config.type];
     if (!make) throw new Error(`upstream ${config.name}: type ${config.type} is not supported`);
@@ -73,7 +74,7 @@ export class UpstreamState {
   async probe(): Promise<void> {
     if (!Array.isArray(this.config.models)) {
       if (this.models) this.models.at = 0;
-      await this.modelIds();
+      await this.modelEntries();
       return;
     }
     await this.backend.listModels({}).then(
@@ -89,19 +90,29 @@ export class UpstreamState {
    */
   async modelIds(call: CallOptions = {}): Promise<string[] | undefined> {
     if (Array.isArray(this.config.models)) return this.config.models;
-    if (this.models && Date.now() - this.models.at < this.ttlMs) return this.models.ids;
+    return (await this.modelEntries(call))?.map((m) => m.id);
+  }
+
+  /**
+   * The models this upstream serves with the entries it lists them with (see modelIds; configured
+   * models have empty entries).
+   * @returns undefined when the list is unknown (never fetched successfully)
+   */
+  async modelEntries(call: CallOptions = {}): Promise<UpstreamModel[] | undefined> {
+    if (Array.isArray(this.config.models)) return this.config.models.map((id) => ({ id, entry: {} }));
+    if (this.models && Date.now() - this.models.at < this.ttlMs) return this.models.list;
     // The fetch is shared by every request waiting for the list: it carries the caller's
     // credentials but not its disconnect signal, or one client leaving would fail them all.
     this.pending ??= this.backend
       .listModels({ clientAuthorization: call.clientAuthorization })
-      .then((ids) => {
-        this.models = { ids, at: Date.now() };
+      .then((list) => {
+        this.models = { list, at: Date.now() };
         this.markOk();
-        return ids;
+        return list;
       })
       .catch((err: Error) => {
         this.markError(`listing models: ${err.message}`, answered(err));
-        return this.models?.ids;
+        return this.models?.list;
       })
       .finally(() => (this.pending = undefined));
     return this.pending;
@@ -128,5 +139,10 @@ export class Upstreams {
   /** Every upstream's model ids, fetched in parallel; unknown lists come back undefined. */
   async allModels(call: CallOptions = {}): Promise<{ upstream: UpstreamState; ids: string[] | undefined }[]> {
     return Promise.all(this.list.map(async (upstream) => ({ upstream, ids: await upstream.modelIds(call) })));
+  }
+
+  /** Every upstream's models with their entries, fetched in parallel; unknown lists come back undefined. */
+  async allModelEntries(call: CallOptions = {}): Promise<{ upstream: UpstreamState; models: UpstreamModel[] | undefined }[]> {
+    return Promise.all(this.list.map(async (upstream) => ({ upstream, models: await upstream.modelEntries(call) })));
   }
 }
