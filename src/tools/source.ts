@@ -19,7 +19,7 @@ export interface ToolResult {
 export interface ToolCallOptions {
   /** Aborted when the client disconnects or the proxy shuts down; a source must stop work on it. */
   signal?: AbortSignal;
-  /** Wall-clock limit for the call, ms; the source rejects with a timeout error past it. */
+  /** Wall-clock limit for the call, ms; past it the call resolves with an error result. */
   timeoutMs: number;
   /** Progress reported by long calls (MCP progress notifications), for status events. */
   onProgress?: (message: string) => void;
@@ -30,8 +30,13 @@ export interface ToolCallOptions {
  *
  * - `list()` returns the tools that can run now (a source that is down returns none), by the
  *   names the model sees; it must be cheap (cached by the source).
- * - `call()` never throws for a tool's own failure: it resolves with `{isError: true}` and a
- *   short message the model can act on. It rejects only when `signal` aborts.
+ * - `call()` never throws for a tool's own failure (bad arguments, unknown tool, timeout, a
+ *   server error): it resolves with `{isError: true}` and a short message the model can act on.
+ *   It rejects only when `signal` aborts.
+ *
+ * The tool loop also bounds every call itself (registry.ts `runTool`), so a source that overruns
+ * its timeout or throws still gives the model an error result. test/tools/conformance.ts is the
+ * suite every implementation runs.
  */
 export interface ToolSource {
   /** Unique among the sources of one model (e.g. "builtin", "mcp:homeassistant"). */
