@@ -11,9 +11,12 @@
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { ConfigError, loadConfig, maskSecrets } from "./src/config/load.ts";
-import { watchConfig } from "./src/config/watch.ts";
+import { watchConfig, watchDirs } from "./src/config/watch.ts";
+import { loadAugmented } from "./src/pipeline/augmented.ts";
 import { Runtime } from "./src/runtime.ts";
 import { startServer } from "./src/server/app.ts";
+import { BuiltinSource } from "./src/tools/builtins/index.ts";
+import { ToolRegistry } from "./src/tools/registry.ts";
 import { VERSION } from "./src/version.ts";
 
 const HELP = `llm-proxy ${VERSION}: an LLM gateway for OpenAI and Ollama clients
@@ -75,7 +78,15 @@ function main(argv: string[]): void {
     process.exit(1);
   }
   if (command === "check-config") {
-    console.error(`# ${loaded.path ?? "embedded defaults"}: valid`);
+    let models;
+    try {
+      models = loadAugmented(loaded.config, loaded.path, process.env, new ToolRegistry([new BuiltinSource()]));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      console.error(`llm-proxy: invalid configuration\n${err.message}`);
+      process.exit(1);
+    }
+    console.error(`# ${loaded.path ?? "embedded defaults"}: valid; augmented models in ${models.modelsDir}: ${models.all.map((m) => m.name).join(", ") || "none"}`);
     console.log(stringify(maskSecrets(loaded.config)));
     return;
   }
@@ -86,8 +97,12 @@ function main(argv: string[]): void {
     runtime = new Runtime(loaded, options);
     server = startServer(runtime);
   } catch (err) {
-    // An unusable data directory or a taken address: say which, without a stack trace.
     runtime?.close();
+    if (err instanceof ConfigError) {
+      console.error(`llm-proxy: invalid configuration\n${err.message}`);
+      process.exit(1);
+    }
+    // An unusable data directory or a taken address: say which, without a stack trace.
     const { message, code } = err as { message: string; code?: string };
     console.error(`llm-proxy: cannot start: ${code && !message.startsWith(code) ? `${code}: ` : ""}${message}`);
     process.exit(1);
@@ -95,15 +110,18 @@ function main(argv: string[]): void {
   console.log(`llm-proxy ${VERSION} listening on http://${server.hostname}:${server.port} (config: ${loaded.path ?? "embedded defaults"})`);
   const reload = () => {
     try {
-      runtime.reload();
-      console.log("llm-proxy: configuration reloaded");
+      const { config, models } = runtime.reload();
+      const changed = [config ? "config" : "", ...models.added.map((n) => `+${n}`), ...models.removed.map((n) => `-${n}`), ...models.changed.map((n) => `~${n}`)].filter(Boolean);
+      console.log(`llm-proxy: configuration reloaded${changed.length ? ` (${changed.join(", ")})` : ""}`);
     } catch (err) {
       console.error(`llm-proxy: reload refused, the running configuration stays:\n${(err as Error).message}`);
     }
   };
   const unwatch = loaded.path ? watchConfig(loaded.path, reload) : () => {};
+  const unwatchDirs = watchDirs([runtime.state.models.modelsDir, runtime.state.models.skillsDir], reload);
   const stop = () => {
     unwatch();
+    unwatchDirs();
     server.stop(true);
     runtime.close();
     process.exit(0);

@@ -1,13 +1,21 @@
 /**
- * The running proxy's state: the config and what is built from it (upstreams, keys), plus the
- * services that outlive a reload (request log, tool selector). `reload()` builds a new state and swaps it in one
+ * The running proxy's state: the config and what is built from it (upstreams, keys, augmented
+ * models, tool sources), plus the services that outlive a reload (request log, tool selector, the
+ * tool loop's splice store, chat history). `reload()` builds a new state and swaps it in one
  * assignment; a request keeps the state it started with.
  */
+import { join } from "node:path";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
+import { loadAugmented, type AugmentedModels } from "./pipeline/augmented.ts";
+import { MemorySpliceStore, type SpliceStore } from "./pipeline/splice.ts";
 import { ToolSelector } from "./selection/selector.ts";
 import { KeyCheck } from "./server/auth.ts";
+import { ChatHistory } from "./store/chat-history.ts";
 import { RequestLog } from "./store/request-log.ts";
+import { BuiltinSource } from "./tools/builtins/index.ts";
+import { ToolRegistry } from "./tools/registry.ts";
+import type { ToolSource } from "./tools/source.ts";
 import { Upstreams } from "./upstream/registry.ts";
 
 export interface RuntimeState {
@@ -17,11 +25,67 @@ export interface RuntimeState {
   readonly keys: KeyCheck;
   /** The long-lived tool selector (the same object across reloads). */
   readonly selector: ToolSelector;
+  /** The proxy-owned tool sources (built-ins first). */
+  readonly tools: ToolRegistry;
+  /** Models defined by files in the models directory. */
+  readonly models: AugmentedModels;
+  /** The tool loop's remembered turns (the same store across reloads). */
+  readonly splices: SpliceStore;
+  /** Chat history writer, when `log.chat_history` is on. */
+  readonly chats: ChatHistory | undefined;
 }
 
-function buildState(loaded: LoadedConfig, selector: ToolSelector): RuntimeState {
-  const { config } = loaded;
-  return { config, configPath: loaded.path, upstreams: new Upstreams(config), keys: new KeyCheck(config.auth), selector };
+/** What a reload changed, by name. */
+export interface ReloadChanges {
+  config: boolean;
+  models: { added: string[]; removed: string[]; changed: string[] };
+}
+
+/** Services a state is built with that outlive it. */
+interface Services {
+  selector: ToolSelector;
+  splices: SpliceStore;
+  extraSources: readonly ToolSource[];
+  env: Record<string, string | undefined>;
+}
+
+/** The config with each augmented model's `selection` overrides first among the per-model overrides. */
+function withModelSelection(config: Config, models: AugmentedModels): Config {
+  const overrides = Object.fromEntries(models.all.filter((m) => m.config.selection).map((m) => [m.name, m.config.selection!]));
+  if (Object.keys(overrides).length === 0) return config;
+  return { ...config, selection: { ...config.selection, models: { ...overrides, ...config.selection.models } } };
+}
+
+/** @throws ConfigError for a bad model or skill file */
+function buildState(loaded: LoadedConfig, services: Services): RuntimeState {
+  const tools = new ToolRegistry([new BuiltinSource(), ...services.extraSources]);
+  const models = loadAugmented(loaded.config, loaded.path, services.env, tools);
+  const config = withModelSelection(loaded.config, models);
+  return {
+    config,
+    configPath: loaded.path,
+    upstreams: new Upstreams(config),
+    keys: new KeyCheck(config.auth),
+    selector: services.selector,
+    tools,
+    models,
+    splices: services.splices,
+    chats: config.log.chat_history ? new ChatHistory(join(config.data_dir, "chats")) : undefined,
+  };
+}
+
+/** Names added, removed and changed between two models sets. */
+function diffModels(before: AugmentedModels, after: AugmentedModels): ReloadChanges["models"] {
+  const text = (m: AugmentedModels, name: string) => {
+    const model = m.byName.get(name)!;
+    return JSON.stringify([{ ...model.config, file: undefined }, model.skills.map((s) => [s.name, s.description, s.content])]);
+  };
+  const names = (m: AugmentedModels) => [...m.byName.keys()];
+  return {
+    added: names(after).filter((n) => !before.byName.has(n)),
+    removed: names(before).filter((n) => !after.byName.has(n)),
+    changed: names(after).filter((n) => before.byName.has(n) && text(before, n) !== text(after, n)),
+  };
 }
 
 export class Runtime {
@@ -30,15 +94,24 @@ export class Runtime {
   /** Tool selection: embedding Worker and caches, kept across reloads. */
   readonly selector: ToolSelector;
   readonly startedAt = Date.now();
+  private readonly services: Services;
+  private readonly extraSources: ToolSource[] = [];
 
-  /** @throws when the request log's data directory cannot be opened */
+  /** @throws when the request log's data directory cannot be opened; ConfigError for a bad model or skill file */
   constructor(
     loaded: LoadedConfig,
     private readonly loadOptions: LoadOptions = {},
   ) {
     const { config } = loaded;
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
-    this.state = buildState(loaded, this.selector);
+    const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
+    this.services = { selector: this.selector, splices, extraSources: this.extraSources, env: loadOptions.env ?? process.env };
+    try {
+      this.state = buildState(loaded, this.services);
+    } catch (err) {
+      this.selector.close();
+      throw err;
+    }
     this.requestLog = config.log.requests
       ? new RequestLog({
           dataDir: config.data_dir,
@@ -50,18 +123,31 @@ export class Runtime {
   }
 
   /**
-   * Re-reads the config and swaps it in. Server address and data directory changes need a restart.
-   * @throws ConfigError, leaving the running config in place
+   * Adds a long-lived tool source (kept across reloads), e.g. one an embedding program provides.
+   * @throws Error when a source of that name exists
    */
-  reload(): RuntimeState {
+  addToolSource(source: ToolSource): void {
+    this.state.tools.add(source);
+    this.extraSources.push(source);
+  }
+
+  /**
+   * Re-reads the config, the model files and the skills, and swaps them in together. Server address
+   * and data directory changes need a restart.
+   * @throws ConfigError, leaving the running state in place
+   */
+  reload(): ReloadChanges {
     const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
+    const next = buildState(loaded, this.services);
+    const before = this.state;
     this.selector.configure(loaded.config.selection);
-    this.state = buildState(loaded, this.selector);
-    return this.state;
+    this.state = next;
+    return { config: JSON.stringify(before.config) !== JSON.stringify(next.config), models: diffModels(before.models, next.models) };
   }
 
   close(): void {
     this.selector.close();
     this.requestLog?.close();
+    void this.state.tools.close();
   }
 }

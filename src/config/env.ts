@@ -7,6 +7,7 @@
  *   OPENAI_API_KEY | API_KEY, OPENAI_API_URL | OPENAI_BASE_URL | BASE_URL.
  * Every upstream: REQUEST_TIMEOUT | TIMEOUT, MAX_RETRIES, BASE_RETRY_DELAY, RATE_LIMIT_WAIT.
  * Tool selection: TOOLS_TO_KEEP, LLM_PROXY_EMBEDDING_MODEL, LLM_PROXY_MODELS_DIR.
+ * Augmented models: MODELS_CONFIG_DIR (models_dir).
  * Durations accept "250ms", "30s", "2m"; a bare number means seconds, as in the tools these names
  * come from.
  */
@@ -44,6 +45,9 @@ export function applyEnv(doc: Record<string, any>, env: Env): void {
   if (prefix) server.path_prefix = prefix.replace(/\/+$/, "");
   const dataDir = first(env, "LLM_PROXY_DATA_DIR");
   if (dataDir) doc.data_dir = dataDir;
+
+  const modelsConfigDir = first(env, "MODELS_CONFIG_DIR");
+  if (modelsConfigDir) doc.models_dir = modelsConfigDir;
 
   const keep = first(env, "TOOLS_TO_KEEP");
   const embeddingModel = first(env, "LLM_PROXY_EMBEDDING_MODEL");

@@ -3,6 +3,7 @@
  * command-line overrides -> defaults -> TypeBox validation.
  */
 import { existsSync, readFileSync } from "node:fs";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parseDocument } from "yaml";
 import { applyEnv } from "./env.ts";
@@ -45,7 +46,11 @@ function describe(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function readDocument(path: string): unknown {
+/**
+ * Reads a YAML file that must hold a mapping (an empty file is `{}`).
+ * @throws ConfigError naming the file and the line of a YAML error
+ */
+export function readDocument(path: string): unknown {
   const text = readFileSync(path, "utf8");
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -61,6 +66,26 @@ function readDocument(path: string): unknown {
     throw new ConfigError(`${path}: (root): expected a mapping of settings, found ${describe(value)}`);
   }
   return value;
+}
+
+/**
+ * Fills in `schema`'s defaults and validates `doc` against it.
+ * @param label the file named in errors
+ * @throws ConfigError with one line per problem, each "file: key.path: expected X, found Y"
+ */
+export function checkSchema<S extends TSchema>(schema: S, doc: unknown, label: string): Static<S> {
+  const value = Value.Default(schema, Value.Convert(schema, doc));
+  const problems = [...Value.Errors(schema, value)];
+  if (problems.length > 0) {
+    const lines = new Map<string, string>();
+    for (const p of problems) {
+      const at = keyPath(p.path) || "(root)";
+      const expected = p.message === "Expected required property" ? "expected a value (required)" : p.message.toLowerCase();
+      if (!lines.has(at)) lines.set(at, `${label}: ${at}: ${expected}, found ${describe(p.value)}`);
+    }
+    throw new ConfigError([...lines.values()].join("\n"));
+  }
+  return value as Static<S>;
 }
 
 /**
@@ -89,18 +114,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (overrides?.port !== undefined) (doc.server ??= {}).port = overrides.port;
   if (overrides?.data_dir) doc.data_dir = overrides.data_dir;
 
-  const value = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, doc));
-  const problems = [...Value.Errors(ConfigSchema, value)];
-  if (problems.length > 0) {
-    const lines = new Map<string, string>();
-    for (const p of problems) {
-      const at = keyPath(p.path) || "(root)";
-      const expected = p.message === "Expected required property" ? "expected a value (required)" : p.message.toLowerCase();
-      if (!lines.has(at)) lines.set(at, `${label}: ${at}: ${expected}, found ${describe(p.value)}`);
-    }
-    throw new ConfigError([...lines.values()].join("\n"));
-  }
-  const config = value as Config;
+  const config = checkSchema(ConfigSchema, doc, label);
   const names = new Set<string>();
   for (const [i, upstream] of config.upstreams.entries()) {
     if (names.has(upstream.name)) {

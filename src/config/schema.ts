@@ -135,10 +135,26 @@ export const ConfigSchema = T.Object(
         log_messages: T.Boolean({ default: false }),
         log_raw_requests: T.Boolean({ default: false }),
         log_raw_responses: T.Boolean({ default: false }),
+        /** Write every augmented model's conversation as JSONL under <data_dir>/chats/ (docs/augmented-models.md). */
+        chat_history: T.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
     ),
     selection: SelectionSchema,
+    /** Augmented model files (*.yml|yaml); "" = `models/` beside the config file, or conf/models without one (env MODELS_CONFIG_DIR). */
+    models_dir: T.String({ default: "" }),
+    /** Skills (*.md, <name>/SKILL.md, *.yaml); "" = `skills/` beside the config file, or conf/skills without one. */
+    skills_dir: T.String({ default: "" }),
+    /** The tool loop of augmented models (docs/augmented-models.md). */
+    tool_loop: T.Object(
+      {
+        /** How long the proxy remembers the tools it ran in a turn that also went to the client's tools (the splice); refreshed on use. An hour covers a conversation's pauses. */
+        splice_ttl_ms: T.Integer({ minimum: 1, default: 3_600_000 }),
+        /** Turns remembered at most; the oldest go first (a bound on memory, ~1-10 KiB each). */
+        splice_max_entries: T.Integer({ minimum: 1, default: 10_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     upstreams: T.Array(UpstreamSchema, { default: [] }),
     models: T.Object(
       {

@@ -14,12 +14,15 @@ export interface ExchangeInit {
   clientAuthorization?: string | null;
   /** Where the finished row goes; undefined disables the log. */
   record?: (row: RequestLogRow) => void;
+  /** The client's `X-Conversation-Id` header (augmented models' splice and chat history). */
+  conversationId?: string | null;
 }
 
 export class Exchange {
   readonly requestId: string;
   readonly signal: AbortSignal | undefined;
   readonly clientAuthorization: string | null;
+  readonly conversationId: string | null;
   /** performance.now() at arrival. */
   readonly started = performance.now();
   readonly row: RequestLogRow;
@@ -31,6 +34,7 @@ export class Exchange {
     this.requestId = init.requestId;
     this.signal = init.signal;
     this.clientAuthorization = init.clientAuthorization ?? null;
+    this.conversationId = init.conversationId ?? null;
     this.row = { ts: Date.now(), request_id: init.requestId, endpoint: init.endpoint, method: init.method, retries: 0, stream: false };
     this.responseHeaders = { "x-request-id": init.requestId };
   }

@@ -1,6 +1,7 @@
 /**
  * Runs a canonical chat request through the pipeline stages and sends it upstream:
- * resolve -> stages (tool selection, ...) -> backend -> tapped reply.
+ * resolve -> stages (augment, tool selection, ...) -> backend -> tapped reply; for an augmented
+ * model, the tool loop in place of the single backend call.
  *
  * Stages are optimisations and fail open: an unexpected error in one is logged once and the request
  * goes on unchanged. A ProxyError from a stage is the client's fault and is passed on.
@@ -10,9 +11,11 @@ import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import type { RuntimeState } from "../runtime.ts";
 import { ProxyError } from "../server/errors.ts";
 import type { Exchange } from "./exchange.ts";
-import { resolveModel, type Target } from "./resolve.ts";
+import { augment, type LoopPlan } from "./augment.ts";
+import { resolveTarget, type Target } from "./resolve.ts";
 import { selectTools } from "./select-tools.ts";
 import { tapReply } from "./tap.ts";
+import { runToolLoop } from "./tool-loop.ts";
 
 export interface ChatContext {
   readonly state: RuntimeState;
@@ -20,6 +23,8 @@ export interface ChatContext {
   /** The canonical request; stages replace it (never mutate the client's objects in place). */
   request: ChatCompletionRequest;
   readonly target: Target;
+  /** Set by the augment stage: the request goes through the tool loop. */
+  loop?: LoopPlan;
 }
 
 export interface ChatStage {
@@ -28,7 +33,7 @@ export interface ChatStage {
 }
 
 /** The stages, in order. */
-export const STAGES: ChatStage[] = [selectTools];
+export const STAGES: ChatStage[] = [augment, selectTools];
 
 const warned = new Set<string>();
 
@@ -41,6 +46,23 @@ export function callOptions(exchange: Exchange) {
       exchange.row.retries = (exchange.row.retries ?? 0) + 1;
     },
   };
+}
+
+/**
+ * Sends one chat request to the target's upstream and notes the upstream's health.
+ * @throws ProxyError when the upstream cannot be reached or times out
+ */
+export async function sendChat(target: Target, request: ChatCompletionRequest, call: ReturnType<typeof callOptions>) {
+  let reply;
+  try {
+    reply = await target.upstream.backend.chat(request, call);
+  } catch (err) {
+    if (err instanceof ProxyError) target.upstream.markError(err.message);
+    throw err;
+  }
+  if (reply.response.status >= 500) target.upstream.markError(`HTTP ${reply.response.status}`);
+  else target.upstream.markOk();
+  return reply;
 }
 
 /**
@@ -58,7 +80,7 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
   if (config.log.log_messages) console.log(`[${exchange.requestId}] messages: ${JSON.stringify(request.messages)}`);
 
   const call = callOptions(exchange);
-  const target = await resolveModel(config, state.upstreams, request.model, call);
+  const target = await resolveTarget(state, request.model, call);
   row.upstream = target.upstream.name;
   row.upstream_model = target.model;
   // The client's own object while the model name is unchanged, so its JSON text can be forwarded as is.
@@ -75,15 +97,8 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
     }
   }
 
-  let reply;
-  try {
-    reply = await target.upstream.backend.chat(ctx.request, call);
-  } catch (err) {
-    if (err instanceof ProxyError) target.upstream.markError(err.message);
-    throw err;
-  }
-  if (reply.response.status >= 500) target.upstream.markError(`HTTP ${reply.response.status}`);
-  else target.upstream.markOk();
+  if (ctx.loop) return runToolLoop(ctx, ctx.loop);
+  const reply = await sendChat(target, ctx.request, call);
   const sse = (reply.response.headers.get("content-type") ?? "").includes("text/event-stream");
   return tapReply(reply.response, exchange, { sse, captureBody: config.log.bodies, printBody: config.log.log_raw_responses, idle: reply.idle });
 }

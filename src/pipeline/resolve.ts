@@ -7,14 +7,18 @@
  * names match with and without the implied `:latest` tag.
  */
 import type { Config } from "../config/schema.ts";
+import type { RuntimeState } from "../runtime.ts";
 import { ProxyError } from "../server/errors.ts";
 import type { CallOptions } from "../upstream/backend.ts";
 import type { UpstreamState, Upstreams } from "../upstream/registry.ts";
+import type { AugmentedModel } from "./augmented.ts";
 
 export interface Target {
   upstream: UpstreamState;
   /** The model name sent to the upstream. */
   model: string;
+  /** Set when the client named an augmented model (then `model` is its upstream model, resolved). */
+  augmented?: AugmentedModel;
 }
 
 /** The name and its `:latest` twin ("qwen3" <-> "qwen3:latest"). */
@@ -43,6 +47,18 @@ export async function resolveModel(config: Config, upstreams: Upstreams, request
     return prefixed(upstreams, alias) ?? findServing(upstreams, [alias], name, call);
   }
   return prefixed(upstreams, name) ?? findServing(upstreams, variants, name, call);
+}
+
+/**
+ * Like resolveModel, with augmented models first: an augmented model's `upstream_model` is resolved
+ * the same way (so it may be an alias or `upstream/model`).
+ * @throws ProxyError as resolveModel
+ */
+export async function resolveTarget(state: RuntimeState, requested: string | undefined, call: CallOptions = {}): Promise<Target> {
+  const augmented = state.models.get(requested || state.config.models.default_model);
+  if (!augmented) return resolveModel(state.config, state.upstreams, requested, call);
+  const target = await resolveModel(state.config, state.upstreams, augmented.upstreamModel, call);
+  return { ...target, augmented };
 }
 
 function prefixed(upstreams: Upstreams, name: string): Target | undefined {

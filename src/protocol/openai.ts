@@ -96,4 +96,6 @@ export interface ModelEntry {
   object: "model";
   created: number;
   owned_by: string;
+  /** Not in OpenAI's schema: augmented models describe themselves. */
+  description?: string;
 }

@@ -5,8 +5,14 @@
  * `tool_choice`) and returns every tool with its lexical, semantic and fused scores, its rank and
  * the keep/drop decision with its reason, under the settings that apply to `model` — for users
  * tuning their selection setup. Nothing is sent upstream.
+ *
+ * `POST /admin/reload`: re-reads the main config, the augmented model files and the skills, and
+ * swaps them in together. Answers `{status: "reloaded", changes}` (config changed, models added,
+ * removed, changed), or 400 with every problem found; the running set then stays.
  */
 import { Elysia, t } from "elysia";
+import { ConfigError } from "../config/load.ts";
+import { errorResponse, ProxyError } from "./errors.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
 import { resolveSettings } from "../selection/settings.ts";
@@ -23,7 +29,16 @@ const RankBody = t.Object(
 const round = (x: number | null) => (x === null ? null : Math.round(x * 10_000) / 10_000);
 
 export function adminRoutes(runtime: Runtime) {
-  return new Elysia({ name: "admin" }).post(
+  return new Elysia({ name: "admin" })
+    .post("/admin/reload", () => {
+      try {
+        return { status: "reloaded", changes: runtime.reload() };
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        return errorResponse(new ProxyError(400, `reload refused, the running configuration stays: ${err.message}`, "invalid_request_error", "invalid_config"), "openai");
+      }
+    })
+    .post(
     "/admin/tools/rank",
     async ({ body }) => {
       const request = body as unknown as ChatCompletionRequest;

@@ -29,6 +29,7 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
     signal: request.signal,
     clientAuthorization: runtime.state.keys.enabled ? null : request.headers.get("authorization"),
     record: log ? (row) => log.record(redactRow(row, configSecrets(runtime.state.config))) : undefined,
+    conversationId: request.headers.get("x-conversation-id"),
   });
 }
 

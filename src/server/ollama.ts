@@ -9,7 +9,7 @@
 import { Elysia, t } from "elysia";
 import { callOptions, runChat } from "../pipeline/index.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
-import { resolveModel, type Target } from "../pipeline/resolve.ts";
+import { resolveTarget, type Target } from "../pipeline/resolve.ts";
 import { tapReply } from "../pipeline/tap.ts";
 import { encodeNDJSON, NDJSON_CONTENT_TYPE } from "../protocol/ndjson.ts";
 import type { OllamaChatRequest, OllamaEmbedResponse, OllamaGenerateRequest, OllamaShowResponse } from "../protocol/ollama.ts";
@@ -173,7 +173,7 @@ function generate(runtime: Runtime, request: Request, kind: OllamaReplyKind, bod
     const state = runtime.state;
     const model = body.model || state.config.models.default_model;
     exchange.row.client_model = model || null;
-    const target = await resolveModel(state.config, state.upstreams, body.model, callOptions(exchange));
+    const target = await resolveTarget(state, body.model, callOptions(exchange));
     const empty = kind === "chat" ? !(body as OllamaChatRequest).messages?.length : !(body as OllamaGenerateRequest).prompt;
     if (empty) return loadReply(exchange, kind, model, target, body.keep_alive);
     const native = target.upstream.config.type === "ollama";
@@ -186,9 +186,8 @@ function generate(runtime: Runtime, request: Request, kind: OllamaReplyKind, bod
 
 /** Resolves `name` for a model route. @throws ProxyError 404 in Ollama's words when it is not served */
 async function servedTarget(runtime: Runtime, name: string | undefined, exchange?: Exchange): Promise<Target> {
-  const { config, upstreams } = runtime.state;
   try {
-    return await resolveModel(config, upstreams, name, exchange ? callOptions(exchange) : {});
+    return await resolveTarget(runtime.state, name, exchange ? callOptions(exchange) : {});
   } catch (err) {
     if (err instanceof ProxyError && err.status === 404) throw new ProxyError(404, `model '${name}' not found`, "invalid_request_error", "model_not_found", "model");
     throw err;
@@ -241,6 +240,8 @@ export function ollamaRoutes(runtime: Runtime) {
         const name = body.model ?? body.name;
         try {
           const target = await servedTarget(runtime, name);
+          // An augmented model is ours: its own description, with the tools capability.
+          if (target.augmented) return showResponse(target.augmented.name, modifiedAt());
           const native = target.upstream.backend as { show?: (model: string) => Promise<OllamaShowResponse | undefined> };
           return (await native.show?.(target.model).catch(() => undefined)) ?? showResponse(name ?? target.model, modifiedAt());
         } catch (err) {

@@ -50,11 +50,16 @@ function decodePath(text: string): string {
   }
 }
 
-/** Lists every served model: each upstream's ids (first upstream wins a duplicate) plus aliases. */
+/** Lists every served model: augmented models first, then each upstream's ids (first upstream wins a duplicate), then aliases. */
 export async function listModels(runtime: Runtime): Promise<ModelEntry[]> {
-  const { config, upstreams } = runtime.state;
+  const { config, upstreams, models } = runtime.state;
   const created = Math.floor(runtime.startedAt / 1000);
   const seen = new Map<string, ModelEntry>();
+  for (const model of models.all) {
+    const entry: ModelEntry = { id: model.name, object: "model", created, owned_by: model.config.owned_by };
+    if (model.config.description) entry.description = model.config.description;
+    seen.set(model.name, entry);
+  }
   for (const { upstream, ids } of await upstreams.allModels()) {
     for (const id of ids ?? []) if (!seen.has(id)) seen.set(id, { id, object: "model", created, owned_by: upstream.name });
   }

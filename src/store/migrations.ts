@@ -32,4 +32,10 @@ export const MIGRATIONS: string[] = [
    );
    CREATE INDEX requests_ts ON requests (ts);
    CREATE INDEX requests_request_id ON requests (request_id);`,
+  // Augmented models' tool loop (docs/augmented-models.md): rounds of proxy tool calls, each call's
+  // name, ms and outcome, the total time spent in tools, and how the loop ended.
+  `ALTER TABLE requests ADD COLUMN tool_rounds INTEGER;           -- rounds in which the proxy ran its own tools
+   ALTER TABLE requests ADD COLUMN proxy_tool_calls TEXT;         -- JSON [{name, ms, ok, error?}]
+   ALTER TABLE requests ADD COLUMN tool_time_ms REAL;             -- wall-clock time spent running proxy tools
+   ALTER TABLE requests ADD COLUMN tool_loop_end TEXT;            -- answer | client_tools | max_tool_rounds | upstream_error | client_disconnected`,
 ];

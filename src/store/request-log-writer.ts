@@ -11,7 +11,7 @@ const COLUMNS = [
   "ts", "request_id", "endpoint", "method", "client_model", "upstream", "upstream_model", "status",
   "latency_ms", "ttfb_ms", "stream", "prompt_tokens", "completion_tokens", "finish_reason", "retries",
   "error", "tools_received", "tools_kept", "tool_tokens_before", "tool_tokens_after", "selection_mode",
-  "selection_ms", "request_body", "response_body",
+  "selection_ms", "request_body", "response_body", "tool_rounds", "proxy_tool_calls", "tool_time_ms", "tool_loop_end",
 ] as const;
 
 /** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */

@@ -35,6 +35,10 @@ export interface RequestLogRow {
   selection_ms?: number | null;
   request_body?: string | null;
   response_body?: string | null;
+  tool_rounds?: number | null;
+  proxy_tool_calls?: { name: string; ms: number; ok: boolean; error?: string }[] | null;
+  tool_time_ms?: number | null;
+  tool_loop_end?: string | null;
 }
 
 export interface RequestLogOptions {

@@ -80,7 +80,7 @@ function requestHeaders(upstream: UpstreamConfig, req: UpstreamRequest): Headers
  * clock runs only while a read is pending: a client that reads slowly (backpressure) is not an
  * upstream that went silent.
  */
-function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void): ReadableStream<Uint8Array> {
+export function withIdleTimeout(body: ReadableStream<Uint8Array>, idleMs: number, abort: () => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {

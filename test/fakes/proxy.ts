@@ -3,9 +3,9 @@
  * and a fresh data directory. For tests only.
  */
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { loadConfig } from "../../src/config/load.ts";
 import { Runtime } from "../../src/runtime.ts";
@@ -16,13 +16,23 @@ export interface TestProxy {
   /** http://127.0.0.1:PORT */
   url: string;
   runtime: Runtime;
+  /** The temp directory holding the config file (its `models/` and `skills/` are the defaults). */
+  dir: string;
   /** Flushes the request log and returns its rows, oldest first. */
   rows(): (RequestLogRow & { id: number })[];
   stop(): void;
 }
 
-export function startProxy(config: Record<string, unknown>, env: Record<string, string> = {}): TestProxy {
+/**
+ * @param files extra files to write before start, by path relative to the temp directory (e.g.
+ *   "models/ha.yml"), for augmented models and skills
+ */
+export function startProxy(config: Record<string, unknown>, env: Record<string, string> = {}, files: Record<string, string> = {}): TestProxy {
   const dir = mkdtempSync(join(tmpdir(), "llm-proxy-test-"));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
   const path = join(dir, "llm-proxy.yaml");
   writeFileSync(path, stringify({ data_dir: join(dir, "data"), ...config, server: { port: 0, ...(config.server as object) } }));
   const options = { path, env };
@@ -31,6 +41,7 @@ export function startProxy(config: Record<string, unknown>, env: Record<string, 
   return {
     url: `http://127.0.0.1:${server.port}`,
     runtime,
+    dir,
     rows() {
       runtime.requestLog!.flush();
       const db = new Database(runtime.requestLog!.path);
