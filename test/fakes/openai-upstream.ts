@@ -15,8 +15,10 @@ export interface FakeReply {
   /** Assistant text, split into this many stream chunks (default 5). */
   content?: string;
   chunks?: number;
-  /** Reply with these tool calls instead of text. */
-  toolCalls?: { name: string; arguments: Record<string, unknown> }[];
+  /** Reply with these tool calls instead of text (after `content`, when both are given). */
+  toolCalls?: { name: string; arguments: Record<string, unknown>; id?: string }[];
+  /** Stream each tool call whole in one chunk, instead of as id+name then two argument fragments. */
+  wholeToolCalls?: boolean;
   /** Reasoning text, sent as `reasoning_content` before the content. */
   reasoning?: string;
   /** Stream only: cut the connection after this many chunks. */
@@ -119,9 +121,9 @@ export class FakeOpenAIUpstream {
   }
 
   private completion(body: any, reply: FakeReply) {
-    const toolCalls = reply.toolCalls?.map((c, i) => ({ id: `call_${i}`, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
+    const toolCalls = reply.toolCalls?.map((c, i) => ({ id: c.id ?? `call_${i}`, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
     const message: Record<string, unknown> = toolCalls
-      ? { role: "assistant", content: null, tool_calls: toolCalls }
+      ? { role: "assistant", content: reply.content ?? null, tool_calls: toolCalls }
       : { role: "assistant", content: reply.content ?? "Hello from the fake upstream." };
     if (reply.reasoning) message.reasoning_content = reply.reasoning;
     return {
@@ -141,10 +143,16 @@ export class FakeOpenAIUpstream {
     const events: object[] = [chunk({ role: "assistant", content: "" })];
     if (reply.reasoning) events.push(chunk({ reasoning_content: reply.reasoning }));
     if (reply.toolCalls) {
+      if (reply.content) events.push(chunk({ content: reply.content }));
       reply.toolCalls.forEach((call, index) => {
         const args = JSON.stringify(call.arguments);
+        const id = call.id ?? `call_${index}`;
+        if (reply.wholeToolCalls) {
+          events.push(chunk({ tool_calls: [{ index, id, type: "function", function: { name: call.name, arguments: args } }] }));
+          return;
+        }
         const cut = Math.ceil(args.length / 2);
-        events.push(chunk({ tool_calls: [{ index, id: `call_${index}`, type: "function", function: { name: call.name, arguments: "" } }] }));
+        events.push(chunk({ tool_calls: [{ index, id, type: "function", function: { name: call.name, arguments: "" } }] }));
         events.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(0, cut) } }] }));
         events.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(cut) } }] }));
       });
