@@ -6,13 +6,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import OpenAI from "openai";
 import pkg from "../package.json" with { type: "json" };
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { ROOT, run as runProxy, serve as serveProxy } from "./fakes/serve.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const ENTRY = join(ROOT, "index.ts");
 let dir: string;
 let upstream: FakeOpenAIUpstream;
 
@@ -25,37 +24,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A clean environment: none of the developer's OPENAI_* or PORT variables leak into the child. */
-const baseEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir, NO_COLOR: "1", ...extra });
-
-async function run(args: string[], env: Record<string, string> = {}, cwd = dir) {
-  const proc = Bun.spawn([process.execPath, ENTRY, ...args], { cwd, env: baseEnv(env), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
-
-/** Starts `serve` and resolves once it prints its address; `stop()` sends SIGTERM and returns the exit code. */
-async function serve(args: string[], env: Record<string, string>, cwd = dir) {
-  const proc = Bun.spawn([process.execPath, ENTRY, ...args], { cwd, env: baseEnv(env), stdout: "pipe", stderr: "pipe" });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const decoder = new TextDecoder();
-  while (!/listening on (http:\/\/\S+)/.test(out)) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`serve exited early: ${out}${await new Response(proc.stderr).text()}`);
-    out += decoder.decode(value);
-  }
-  reader.releaseLock();
-  const url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
-  return {
-    url,
-    out,
-    async stop() {
-      proc.kill("SIGTERM");
-      return proc.exited;
-    },
-  };
-}
+const run = (args: string[], env: Record<string, string> = {}, cwd = dir) => runProxy(args, env, cwd);
+const serve = (args: string[], env: Record<string, string>, cwd = dir) => serveProxy(args, env, cwd);
 
 describe("informational commands", () => {
   test("--help prints the usage and the precedence, exit 0", async () => {

@@ -8,8 +8,11 @@
  * constants, units, and calls of the functions in FUNCTIONS). Ranges (`1:1e9`), matrices,
  * assignments, function definitions and blocks are refused before anything runs: they can allocate
  * without bound or loop, and a synchronous evaluation cannot be interrupted by a timeout.
+ *
+ * mathjs is loaded on the first call: importing it costs ~0.6-1.2 s and ~100 MiB RSS here, which a
+ * proxy that never computes (or a Raspberry Pi) should not pay at start.
  */
-import { all, create, type MathNode } from "mathjs";
+import type { MathJsInstance, MathNode } from "mathjs";
 import type { Tool } from "../../protocol/openai.ts";
 
 /** Longest expression accepted, characters: a question's arithmetic fits many times over. */
@@ -28,22 +31,35 @@ const CONSTANTS = new Set(["pi", "PI", "e", "E", "tau", "phi", "i", "Infinity", 
 /** Node kinds that evaluate in time bounded by the expression's length. */
 const NODE_TYPES = new Set(["ConstantNode", "SymbolNode", "OperatorNode", "ParenthesisNode", "FunctionNode", "ConditionalNode", "RelationalNode"]);
 
-const math = create(all, {});
-const parse = math.parse;
-const isUnit = (name: string) => math.Unit.isValuelessUnit(name);
-const refused = (name: string) => () => {
-  throw new Error(`function ${name} is disabled`);
-};
-math.import(
-  Object.fromEntries(["import", "createUnit", "evaluate", "parse", "compile", "simplify", "derivative", "resolve", "reviver", "replacer", "range", "matrix", "zeros", "ones"].map((n) => [n, refused(n)])),
-  { override: true },
-);
+const DISABLED = ["import", "createUnit", "evaluate", "parse", "compile", "simplify", "derivative", "resolve", "reviver", "replacer", "range", "matrix", "zeros", "ones"];
+
+interface Engine {
+  math: MathJsInstance;
+  /** mathjs' parser, kept before `parse` is disabled for expressions. */
+  parse: MathJsInstance["parse"];
+}
+
+let engine: Promise<Engine> | undefined;
+
+/** The mathjs instance with the dangerous functions replaced by ones that throw. */
+function load(): Promise<Engine> {
+  engine ??= import("mathjs").then(({ all, create }) => {
+    const math = create(all, {});
+    const parse = math.parse;
+    const refused = (name: string) => () => {
+      throw new Error(`function ${name} is disabled`);
+    };
+    math.import(Object.fromEntries(DISABLED.map((n) => [n, refused(n)])), { override: true });
+    return { math, parse };
+  });
+  return engine;
+}
 
 /** A refused expression: the message names what is not allowed. */
 export class CalculatorError extends Error {}
 
 /** Checks every node of `tree`. @throws CalculatorError naming the first node not allowed */
-function check(tree: MathNode): void {
+function check(tree: MathNode, math: MathJsInstance): void {
   tree.traverse((node, _path, parent) => {
     if (!NODE_TYPES.has(node.type)) throw new CalculatorError(`${node.type.replace(/Node$/, "").toLowerCase()} expressions are not supported`);
     if (node.type === "FunctionNode") {
@@ -51,7 +67,7 @@ function check(tree: MathNode): void {
       if (fn.type !== "SymbolNode" || !FUNCTIONS.has(fn.name ?? "")) throw new CalculatorError(`unknown function ${fn.name ?? fn.toString()}`);
     } else if (node.type === "SymbolNode" && !(parent?.type === "FunctionNode" && (parent as unknown as { fn: MathNode }).fn === node)) {
       const name = (node as unknown as { name: string }).name;
-      if (!CONSTANTS.has(name) && !isUnit(name)) throw new CalculatorError(`unknown name ${name}`);
+      if (!CONSTANTS.has(name) && !math.Unit.isValuelessUnit(name)) throw new CalculatorError(`unknown name ${name}`);
     }
   });
 }
@@ -61,15 +77,16 @@ function check(tree: MathNode): void {
  * @returns the result as text (numbers to 14 significant digits, units and complex numbers as mathjs writes them)
  * @throws CalculatorError for refused or malformed expressions and evaluation errors
  */
-export function calculate(expression: string): string {
+export async function calculate(expression: string): Promise<string> {
   if (expression.length > MAX_EXPRESSION_LENGTH) throw new CalculatorError(`expression longer than ${MAX_EXPRESSION_LENGTH} characters`);
+  const { math, parse } = await load();
   let tree: MathNode;
   try {
     tree = parse(expression);
   } catch (err) {
     throw new CalculatorError(`cannot parse: ${(err as Error).message}`);
   }
-  check(tree);
+  check(tree, math);
   try {
     const value: unknown = tree.compile().evaluate({});
     if (typeof value === "function" || value === undefined) throw new Error("the expression has no value");

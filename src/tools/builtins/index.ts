@@ -7,7 +7,7 @@ import type { ToolCallOptions, ToolResult, ToolSource } from "../source.ts";
 import { calculate, calculatorTool } from "./calculator.ts";
 import { currentTime, currentTimeTool } from "./time.ts";
 
-type Handler = (args: Record<string, unknown>) => string;
+type Handler = (args: Record<string, unknown>) => string | Promise<string>;
 
 const error = (message: string): ToolResult => ({ content: JSON.stringify({ error: message }), isError: true });
 
@@ -25,9 +25,9 @@ const HANDLERS: Record<string, { tool: Tool; run: Handler }> = {
   },
   calculator: {
     tool: calculatorTool,
-    run(args) {
+    async run(args) {
       if (typeof args.expression !== "string" || args.expression.trim() === "") throw new Error("expression must be a non-empty string");
-      return JSON.stringify({ expression: args.expression, result: calculate(args.expression) });
+      return JSON.stringify({ expression: args.expression, result: await calculate(args.expression) });
     },
   },
 };
@@ -45,7 +45,7 @@ export class BuiltinSource implements ToolSource {
     const handler = HANDLERS[name];
     if (!handler) return error(`unknown tool ${name}`);
     try {
-      return { content: handler.run(args ?? {}) };
+      return { content: await handler.run(args ?? {}) };
     } catch (err) {
       return error((err as Error).message);
     }

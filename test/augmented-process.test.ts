@@ -1,0 +1,85 @@
+/**
+ * Augmented models in a real process: the shipped conf/ (conf/models/homeassistant.yml and its
+ * skill) works as shipped, and saving a file in the models directory reloads the set (a broken file
+ * is refused and the running set stays).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ollama } from "ollama";
+import { stringify } from "yaml";
+import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { ROOT, serve } from "./fakes/serve.ts";
+
+let dir: string;
+let upstream: FakeOpenAIUpstream;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "llm-proxy-augmented-"));
+  upstream = new FakeOpenAIUpstream({ models: ["default"] });
+});
+afterAll(() => {
+  upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(check: () => Promise<boolean> | boolean): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if (await check()) return true;
+    await Bun.sleep(100);
+  }
+  return false;
+}
+
+test("the shipped augmented/homeassistant works as shipped from an Ollama client: time template, skill, tool round, answer", async () => {
+  const server = await serve(["--config", join(ROOT, "conf/llm-proxy.yaml"), "--port", "0", "--data-dir", join(dir, "shipped-data")], { OPENAI_BASE_URL: upstream.url }, dir);
+  try {
+    upstream.script.push({ toolCalls: [{ name: "get_current_time", arguments: { timezone: "Asia/Tokyo" } }] }, { content: "It is evening in Tokyo." });
+    const ollama = new Ollama({ host: server.url });
+    expect((await ollama.list()).models.map((m) => m.name)).toContain("augmented/homeassistant");
+    const parts = await ollama.chat({ model: "augmented/homeassistant", messages: [{ role: "system", content: "HA entities: none" }, { role: "user", content: "What time is it in Tokyo?" }], stream: true });
+    let content = "";
+    let thinking = "";
+    for await (const part of parts) {
+      content += part.message.content;
+      thinking += part.message.thinking ?? "";
+    }
+    expect(content).toBe("It is evening in Tokyo.");
+    expect(thinking).toContain("Running get_current_time");
+    const [first, second] = upstream.chatRequests.map((r) => r.body);
+    expect(first.model).toBe("default");
+    expect(first.temperature).toBe(0.3);
+    expect(first.messages[0].content).toMatch(/^It is now \w+day, \d{1,2} \w+ \d{4}, \d\d:\d\d:\d\d .+\nFor arithmetic/);
+    expect(first.messages[0].content).toContain("## Skill: spoken-answers\nAnswers are spoken");
+    expect(first.messages[0].content).toEndWith("\n\nHA entities: none");
+    expect(first.tools.map((t: { function: { name: string } }) => t.function.name)).toEqual(["get_current_time", "calculator"]);
+    expect(JSON.parse(second.messages.at(-1).content).timezone).toBe("Asia/Tokyo");
+  } finally {
+    expect(await server.stop()).toBe(0);
+  }
+});
+
+test("saving a model file reloads the models; a broken one is refused and the running set stays", async () => {
+  const conf = join(dir, "conf");
+  mkdirSync(join(conf, "models"), { recursive: true });
+  writeFileSync(join(conf, "llm-proxy.yaml"), stringify({ upstreams: [{ name: "fake", base_url: upstream.url }] }));
+  writeFileSync(join(conf, "models", "a.yml"), "name: augmented/a\nupstream_model: fake/default\n");
+  const server = await serve(["--config", join(conf, "llm-proxy.yaml"), "--port", "0", "--data-dir", join(dir, "watch-data")], {}, dir);
+  const ids = async () => ((await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+  try {
+    expect(await ids()).toContain("augmented/a");
+    writeFileSync(join(conf, "models", "b.yml"), "name: augmented/b\nupstream_model: fake/default\n");
+    expect(await until(async () => (await ids()).includes("augmented/b"))).toBe(true);
+    expect(server.out + server.stderr()).not.toContain("refused");
+
+    writeFileSync(join(conf, "models", "c.yml"), "name: augmented/c\nstatus: loud\n");
+    expect(await until(() => server.stderr().includes("reload refused"))).toBe(true);
+    expect(server.stderr()).toContain(`${join(conf, "models", "c.yml")}: status:`);
+    const now = await ids();
+    expect(now).toContain("augmented/b");
+    expect(now).not.toContain("augmented/c");
+  } finally {
+    expect(await server.stop()).toBe(0);
+  }
+});
