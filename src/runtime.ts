@@ -14,6 +14,7 @@ import { KeyCheck } from "./server/auth.ts";
 import { ChatHistory } from "./store/chat-history.ts";
 import { RequestLog } from "./store/request-log.ts";
 import { BuiltinSource } from "./tools/builtins/index.ts";
+import { LOAD_SKILL } from "./tools/skills.ts";
 import { ToolRegistry } from "./tools/registry.ts";
 import type { ToolSource } from "./tools/source.ts";
 import { Upstreams } from "./upstream/registry.ts";
@@ -49,9 +50,19 @@ interface Services {
   env: Record<string, string | undefined>;
 }
 
-/** The config with each augmented model's `selection` overrides first among the per-model overrides. */
+/**
+ * The config with each augmented model's `selection` overrides first among the per-model overrides;
+ * `load_skill` is always kept for a model whose skills load on demand (its prompt names the tool).
+ */
 function withModelSelection(config: Config, models: AugmentedModels): Config {
-  const overrides = Object.fromEntries(models.all.filter((m) => m.config.selection).map((m) => [m.name, m.config.selection!]));
+  const overrides = Object.fromEntries(
+    models.all
+      .filter((m) => m.config.selection || m.skillSource)
+      .map((m) => {
+        const own = m.config.selection ?? {};
+        return [m.name, m.skillSource ? { ...own, always: [...(own.always ?? []), LOAD_SKILL] } : own];
+      }),
+  );
   if (Object.keys(overrides).length === 0) return config;
   return { ...config, selection: { ...config.selection, models: { ...overrides, ...config.selection.models } } };
 }

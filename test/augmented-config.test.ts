@@ -14,6 +14,8 @@ import { MemorySpliceStore, rememberTurn, restoreTurns } from "../src/pipeline/s
 import type { ToolCall } from "../src/protocol/openai.ts";
 import { BuiltinSource } from "../src/tools/builtins/index.ts";
 import { ToolRegistry } from "../src/tools/registry.ts";
+import { Runtime } from "../src/runtime.ts";
+import { resolveSettings } from "../src/selection/settings.ts";
 import { readSkillDir } from "../src/tools/skills.ts";
 
 let root: string;
@@ -93,6 +95,22 @@ describe("model files", () => {
     expect(load(dir, { MODELS_CONFIG_DIR: join(dir, "elsewhere") }).all.map((m) => m.name)).toEqual(["x"]);
     expect(readModelFiles(join(dir, "missing"), {})).toEqual([]);
   });
+});
+
+test("a model's selection overrides apply to it first; on-demand skills keep load_skill", () => {
+  const dir = conf({
+    "llm-proxy.yaml": "upstreams: [{name: up, base_url: 'http://127.0.0.1:9/v1'}]\nselection: {models: {'augmented/*': {keep: 3}}}\n",
+    "models/a.yml": "name: augmented/a\nselection: {keep: 9, always: [calculator]}\nskill_mode: on_demand\nskills: [{name: s, content: x}]\n",
+    "models/b.yml": "name: augmented/b\n",
+  });
+  const runtime = new Runtime(loadConfig({ path: join(dir, "llm-proxy.yaml"), env: {}, overrides: { data_dir: join(dir, "data") } }), { env: {} });
+  try {
+    const { selection } = runtime.state.config;
+    expect(resolveSettings(selection, ["augmented/a"])).toMatchObject({ keep: 9, always: ["calculator", "load_skill"] });
+    expect(resolveSettings(selection, ["augmented/b"])).toMatchObject({ keep: 3 });
+  } finally {
+    runtime.close();
+  }
 });
 
 describe("skills", () => {
