@@ -8,10 +8,13 @@
  * the difference is what the proxy adds. A bare Bun pass-through (bench/bare-proxy.ts) runs in the
  * same way, as the floor any proxy written in Bun pays for the extra hop on this machine, and again
  * with `--parse` (JSON.parse of every body), the floor of a proxy that must read the request.
+ * A third proxy runs with AUGMENTED_MODELS augmented model files loaded: its pass-through rows show
+ * what they cost a model that is not augmented (nothing, by design), and one more table the cost
+ * of the tool loop for an augmented model whose answer calls no tool.
  *
  *   bun run bench [--seconds 5] [--warmup 1] [--no-build]
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -26,6 +29,8 @@ const ROOT = join(import.meta.dir, "..");
 const CONCURRENCY = [1, 32, 256];
 const OLLAMA_CONCURRENCY = [1, 32];
 const PROXY_ENV = { ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production" };
+/** Augmented models loaded by the third proxy: more than a household defines, so a per-request cost would show. */
+const AUGMENTED_MODELS = 20;
 
 const { values: opts } = parseArgs({
   options: { seconds: { type: "string", default: "5" }, warmup: { type: "string", default: "1" }, "no-build": { type: "boolean" } },
@@ -49,9 +54,17 @@ function table(header: string[], rows: (string | number)[][]): string {
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-/** The proxy's config for the benchmark: one upstream, request log on (bodies off), tool selection off. */
-function proxyConfig(dir: string, upstreamUrl: string): string {
+/**
+ * The proxy's config for the benchmark: one upstream, request log on (bodies off), tool selection
+ * off; with `augmented`, that many augmented model files (`augmented/bench-N`) beside it.
+ */
+function proxyConfig(dir: string, upstreamUrl: string, augmented = 0): string {
   const path = join(dir, "llm-proxy.yaml");
+  if (augmented > 0) mkdirSync(join(dir, "models"));
+  for (let i = 0; i < augmented; i++) {
+    const model = { name: `augmented/bench-${i}`, upstream_model: "bench/bench-model", system_prompt: "It is {{get_current_time(format=\"iso\")}}.", tools: ["get_current_time", "calculator"] };
+    writeFileSync(join(dir, "models", `bench-${i}.yml`), stringify(model));
+  }
   const config = {
     server: { host: "127.0.0.1", port: 0 },
     data_dir: join(dir, "data"),
@@ -90,6 +103,8 @@ async function main(): Promise<void> {
   for (const [name, body] of Object.entries({
     openai: openaiRequest(false),
     "openai-stream": openaiRequest(true),
+    augmented: { ...openaiRequest(false), model: "augmented/bench-0" },
+    "augmented-stream": { ...openaiRequest(true), model: "augmented/bench-0" },
     ollama: ollamaRequest(false),
     "ollama-stream": ollamaRequest(true),
   })) {
@@ -114,7 +129,9 @@ async function main(): Promise<void> {
   const proxies = [
     await startProxy("bun run index.ts", ["bun", "run", "index.ts", "--config", proxyConfig(mkdtempSync(join(dir, "src-")), upstream.url), "--port", "0"], dir),
     await startProxy("executable", [outfileFor("linux-x64"), "--config", proxyConfig(mkdtempSync(join(dir, "exe-")), upstream.url), "--port", "0"], dir),
+    await startProxy(`bun run index.ts, ${AUGMENTED_MODELS} augmented models loaded`, ["bun", "run", "index.ts", "--config", proxyConfig(mkdtempSync(join(dir, "aug-")), upstream.url, AUGMENTED_MODELS), "--port", "0"], dir),
   ];
+  const augmentedProxy = proxies[2]!;
 
   const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
   console.log(`llm-proxy ${pkg.version}, Bun ${Bun.version}, wrk; ${cpus().length} x ${cpus()[0]?.model}`);
@@ -163,6 +180,16 @@ async function main(): Promise<void> {
     console.log(`  ollama front skipped: POST /api/chat answered ${probe.status}`);
   }
 
+  const augmentedRows: (string | number)[][] = [];
+  for (const stream of [false, true]) {
+    for (const c of OLLAMA_CONCURRENCY) {
+      const plain = await measure(`${augmentedProxy.server.url}/v1/chat/completions`, bodies[stream ? "openai-stream" : "openai"]!, c, augmentedProxy);
+      const loop = await measure(`${augmentedProxy.server.url}/v1/chat/completions`, bodies[stream ? "augmented-stream" : "augmented"]!, c, augmentedProxy);
+      augmentedRows.push([stream ? "stream" : "non-stream", c, fmt(plain.p50Ms), fmt(loop.p50Ms), sign(loop.p50Ms - plain.p50Ms), fmt(plain.p99Ms), fmt(loop.p99Ms), fmt(plain.rps, 0), fmt(loop.rps, 0)]);
+    }
+    console.log(`  augmented ${stream ? "stream" : "non-stream"} done`);
+  }
+
   console.log(`  load average after: ${load()} (other work on the machine skews the numbers)`);
   await Bun.sleep(3000);
   const memRows = proxies.map((p) => [p.name, fmt(p.firstResponseMs, 0), fmt(p.idleMiB, 1), fmt(p.peakMiB, 1), fmt(p.server.rssMiB(), 1)]);
@@ -178,6 +205,8 @@ async function main(): Promise<void> {
     console.log("\n### Ollama front: /api/chat vs /v1/chat/completions through the proxy, OpenAI upstream (latency ms)\n");
     console.log(table(["mode", "concurrency", "proxy", "/v1 p50", "/api/chat p50", "extra p50", "/v1 p99", "/api/chat p99", "/v1 req/s", "/api/chat req/s"], ollamaRows));
   }
+  console.log("\n### Augmented model (tool loop, answer without tool calls) vs the plain model, same proxy (latency ms)\n");
+  console.log(table(["mode", "concurrency", "plain p50", "augmented p50", "extra p50", "plain p99", "augmented p99", "plain req/s", "augmented req/s"], augmentedRows));
   console.log("\n### Memory and start-up\n");
   console.log(table(["proxy", "first response ms (spawn to /health)", "idle RSS MiB", "peak RSS under load MiB", "RSS after load MiB"], memRows));
   console.log("\n### Build\n");

@@ -380,6 +380,10 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
             }
             if (chunk.done) break;
           }
+        } catch (err) {
+          // The rest of this reply is not wanted: free the upstream connection now.
+          await reader.cancel().catch(() => {});
+          throw err;
         } finally {
           reader.releaseLock();
         }
@@ -389,6 +393,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
 
       const drive = async () => {
         let reply = first;
+        let answered = "";
         for (let round = 0; ; round++) {
           const final = loop.isFinal(round);
           if (round > 0) {
@@ -406,6 +411,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
             }
           }
           const result = await readRound(reply, final);
+          answered += result.content;
           const toolCalls: ToolCall[] = result.calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.args } }));
           const proxy = toolCalls.filter((_, i) => result.calls[i]!.owner === "proxy");
           const client = toolCalls.filter((_, i) => result.calls[i]!.owner === "client");
@@ -416,7 +422,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
             const usage = loop.summedUsage;
             if (includeUsage && usage) send({ id, object: "chat.completion.chunk", created, model: loop.model, choices: [], usage });
             send(SSE_DONE);
-            loop.history({ type: "answer", finish_reason: reason, usage: usage ?? null });
+            loop.history({ type: "answer", message: { role: "assistant", content: answered || null, tool_calls: client.length ? client : undefined }, finish_reason: reason, usage: usage ?? null });
             loop.finish(how, { finish_reason: reason });
             end();
           };
