@@ -106,17 +106,21 @@ export class Runtime {
   readonly selector: ToolSelector;
   readonly startedAt = Date.now();
   private readonly services: Services;
-  private readonly extraSources: ToolSource[] = [];
 
-  /** @throws when the request log's data directory cannot be opened; ConfigError for a bad model or skill file */
+  /**
+   * @param toolSources long-lived tool sources beside the built-ins, kept across reloads (for
+   *   programs embedding the proxy, and tests)
+   * @throws when the request log's data directory cannot be opened; ConfigError for a bad model or skill file
+   */
   constructor(
     loaded: LoadedConfig,
     private readonly loadOptions: LoadOptions = {},
+    toolSources: readonly ToolSource[] = [],
   ) {
     const { config } = loaded;
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
-    this.services = { selector: this.selector, splices, extraSources: this.extraSources, env: loadOptions.env ?? process.env };
+    this.services = { selector: this.selector, splices, extraSources: toolSources, env: loadOptions.env ?? process.env };
     try {
       this.state = buildState(loaded, this.services);
     } catch (err) {
@@ -131,15 +135,6 @@ export class Runtime {
           retentionRows: config.log.retention_rows,
         })
       : undefined;
-  }
-
-  /**
-   * Adds a long-lived tool source (kept across reloads), e.g. one an embedding program provides.
-   * @throws Error when a source of that name exists
-   */
-  addToolSource(source: ToolSource): void {
-    this.state.tools.add(source);
-    this.extraSources.push(source);
   }
 
   /**

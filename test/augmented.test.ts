@@ -12,6 +12,7 @@ import { stringify } from "yaml";
 import { FakeOpenAIUpstream, type FakeReply } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 import { FakeToolSource } from "./fakes/tool-source.ts";
+import { calculate } from "../src/tools/builtins/calculator.ts";
 
 const model = (name: string, extra: Record<string, unknown> = {}) =>
   stringify({
@@ -45,11 +46,12 @@ let proxy: TestProxy;
 let tools: FakeToolSource;
 let client: OpenAI;
 
-beforeAll(() => {
+beforeAll(async () => {
+  // Tool timeouts here are short (300 ms); mathjs' first load can take longer on a loaded machine.
+  await calculate("0");
   upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
-  proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], log: { chat_history: true }, selection: { mode: "off" } }, {}, FILES);
   tools = new FakeToolSource();
-  proxy.runtime.addToolSource(tools);
+  proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], log: { chat_history: true }, selection: { mode: "off" } }, {}, FILES, [tools]);
   client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "k", maxRetries: 0 });
 });
 afterAll(() => {

@@ -137,8 +137,9 @@ class Loop {
     this.toolRounds++;
     const started = performance.now();
     const timeoutMs = this.plan.model.config.tool_timeout_ms;
+    const runs: ToolRun[] = new Array(calls.length);
     const results = await Promise.all(
-      calls.map(async (call) => {
+      calls.map(async (call, i) => {
         const name = call.function.name;
         status("executing_tool", name);
         const began = performance.now();
@@ -150,13 +151,15 @@ class Loop {
         const ms = round2(performance.now() - began);
         const run: ToolRun = { name, ms, ok: !result.isError };
         if (result.isError) run.error = result.content.slice(0, 200);
-        this.runs.push(run);
+        runs[i] = run;
         this.history({ type: "tool_call", id: call.id, name, arguments: call.function.arguments, result: result.content, ok: !result.isError, ms });
         status("tool_completed", name);
         return { role: "tool", tool_call_id: call.id, content: result.content } satisfies ChatMessage;
       }),
     );
     this.toolMs += performance.now() - started;
+    // In call order, not completion order: the log reads like the model's reply.
+    this.runs.push(...runs);
     return results;
   }
 

@@ -11,6 +11,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { Runtime } from "../../src/runtime.ts";
 import { startServer } from "../../src/server/app.ts";
 import type { RequestLogRow } from "../../src/store/request-log.ts";
+import type { ToolSource } from "../../src/tools/source.ts";
 
 export interface TestProxy {
   /** http://127.0.0.1:PORT */
@@ -26,8 +27,9 @@ export interface TestProxy {
 /**
  * @param files extra files to write before start, by path relative to the temp directory (e.g.
  *   "models/ha.yml"), for augmented models and skills
+ * @param toolSources tool sources beside the built-ins
  */
-export function startProxy(config: Record<string, unknown>, env: Record<string, string> = {}, files: Record<string, string> = {}): TestProxy {
+export function startProxy(config: Record<string, unknown>, env: Record<string, string> = {}, files: Record<string, string> = {}, toolSources: ToolSource[] = []): TestProxy {
   const dir = mkdtempSync(join(tmpdir(), "llm-proxy-test-"));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
@@ -36,7 +38,7 @@ export function startProxy(config: Record<string, unknown>, env: Record<string, 
   const path = join(dir, "llm-proxy.yaml");
   writeFileSync(path, stringify({ data_dir: join(dir, "data"), ...config, server: { port: 0, ...(config.server as object) } }));
   const options = { path, env };
-  const runtime = new Runtime(loadConfig(options), options);
+  const runtime = new Runtime(loadConfig(options), options, toolSources);
   const server = startServer(runtime);
   return {
     url: `http://127.0.0.1:${server.port}`,
