@@ -139,6 +139,15 @@ test("streaming, several rounds (fragments and whole calls): content of every ro
   expect(lastRow()).toMatchObject({ tool_rounds: 2, tool_loop_end: "answer", finish_reason: "stop", stream: 1 });
 });
 
+test("streaming, an upstream that answers a streamed request with JSON: the round is still read and looped", async () => {
+  const json = { id: "x", object: "chat.completion", created: 1, model: "fake-model", choices: [{ index: 0, message: { role: "assistant", content: "Checking. ", tool_calls: [{ id: "c1", type: "function", function: { name: "echo_tool", arguments: '{"text":"j"}' } }] }, finish_reason: "tool_calls" }], usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 } };
+  play({ body: json }, { content: "Done." });
+  const runner = client.chat.completions.stream({ model: "augmented/test", messages: [{ role: "user", content: "j" }] });
+  const final = await runner.finalChatCompletion();
+  expect(final.choices[0]!.message.content).toBe("Checking. Done.");
+  expect(sent()[1].messages.at(-1)).toEqual({ role: "tool", tool_call_id: "c1", content: JSON.stringify({ echo: "j" }) });
+});
+
 test("the OpenAI SDK's stream helper accepts the status chunks and assembles the final completion", async () => {
   play({ toolCalls: [{ name: "echo_tool", arguments: { text: "x" } }] }, { content: "Fine." });
   const runner = client.chat.completions.stream({ model: "augmented/test", messages: [{ role: "user", content: "hi" }] });

@@ -270,6 +270,17 @@ async function runJson(loop: Loop): Promise<Response> {
   }
 }
 
+/** A whole chat.completion as the one chunk that carries all of it. */
+function chunkOf(completion: ChatCompletion): ChatCompletionChunk {
+  const choice = completion.choices?.[0];
+  const message = choice?.message ?? { role: "assistant" };
+  const delta: ChatCompletionChunk["choices"][number]["delta"] = {};
+  if (typeof message.content === "string") delta.content = message.content;
+  if (typeof message.reasoning_content === "string") delta.reasoning_content = message.reasoning_content;
+  if (message.tool_calls?.length) delta.tool_calls = message.tool_calls.map((call, index) => ({ index, id: call.id, type: "function", function: call.function }));
+  return { id: completion.id, object: "chat.completion.chunk", created: completion.created, model: completion.model, choices: [{ index: 0, delta, finish_reason: choice?.finish_reason ?? "stop" }], usage: completion.usage };
+}
+
 /** One tool call being streamed: who owns it and, for the client's, its index among the client's calls. */
 interface StreamedCall {
   id: string;
@@ -313,14 +324,77 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
         controller.close();
       };
 
-      /** Reads one round's SSE, forwarding content and the client's calls. */
+      /** Reads one round's reply, forwarding content and the client's calls as they arrive. */
       const readRound = async (reply: UpstreamReply, final: boolean) => {
         const calls = new Map<number, StreamedCall>();
         let content = "";
         let finishReason: string | null = null;
         let clientCalls = 0;
+        /** One chunk of the reply: usage noted, content passed on, tool-call fragments sorted out. */
+        const handle = (json: ChatCompletionChunk) => {
+          const error = errorMessageOf(json);
+          if (error !== undefined) throw new ProxyError(502, error, "upstream_error", "upstream_stream_error");
+          loop.addUsage(json.usage);
+          const choice = json.choices?.[0];
+          if (!choice) return;
+          const delta = choice.delta ?? {};
+          const out: Delta = {};
+          if (typeof delta.content === "string" && delta.content !== "") {
+            out.content = delta.content;
+            content += delta.content;
+          }
+          if (typeof delta.reasoning_content === "string" && delta.reasoning_content !== "") out.reasoning_content = delta.reasoning_content;
+          if (typeof delta.reasoning === "string" && delta.reasoning !== "") out.reasoning = delta.reasoning;
+          const forwarded: NonNullable<Delta["tool_calls"]> = [];
+          for (const part of delta.tool_calls ?? []) {
+            const index = part.index ?? 0;
+            let call = calls.get(index);
+            if (!call) calls.set(index, (call = { id: "", name: "", args: "" }));
+            if (part.id) call.id = part.id;
+            if (part.function?.name) call.name += part.function.name;
+            const args: unknown = part.function?.arguments;
+            const piece = args === undefined || args === null ? "" : typeof args === "string" ? args : JSON.stringify(args);
+            call.args += piece;
+            if (call.owner === undefined && call.name) {
+              call.owner = loop.ownsCall(call.name, final) ? "proxy" : loop.plan.tools.get(call.name) ? "dropped" : "client";
+              if (call.owner === "client") {
+                call.clientIndex = clientCalls++;
+                forwarded.push({ index: call.clientIndex, id: call.id, type: "function", function: { name: call.name, arguments: call.args } });
+                continue;
+              }
+            }
+            if (call.owner === "client" && (piece || part.id)) {
+              const fragment: NonNullable<Delta["tool_calls"]>[number] = { index: call.clientIndex!, function: { arguments: piece } };
+              if (part.id) fragment.id = part.id;
+              forwarded.push(fragment);
+            }
+          }
+          if (forwarded.length > 0) out.tool_calls = forwarded;
+          if (Object.keys(out).length > 0) sendDelta(out);
+          if (choice.finish_reason) finishReason = choice.finish_reason;
+        };
+        const done = () => ({ content, calls: [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => c), finishReason });
+
         const source = bodyOf(reply);
-        if (!source) return { content, calls: [], finishReason };
+        if (!source) return done();
+        // A server that answers a streamed request with JSON (some do when tools are present) still works.
+        if (!(reply.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
+          let text: string;
+          try {
+            text = await new Response(source).text();
+          } catch (err) {
+            throw loop.signal.aborted ? err : readFailure(err);
+          }
+          exchange.firstByte();
+          let completion: ChatCompletion;
+          try {
+            completion = JSON.parse(text) as ChatCompletion;
+          } catch {
+            throw new ProxyError(502, `upstream answered with a body that is not JSON: ${text.slice(0, 200)}`, "upstream_error");
+          }
+          handle(chunkOf(completion));
+          return done();
+        }
         const reader = source.getReader();
         const parser = new SSEParser();
         try {
@@ -340,46 +414,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
               } catch {
                 throw new ProxyError(502, `upstream sent a malformed stream event: ${data.slice(0, 200)}`, "upstream_error", "upstream_stream_error");
               }
-              const error = errorMessageOf(json);
-              if (error !== undefined) throw new ProxyError(502, error, "upstream_error", "upstream_stream_error");
-              loop.addUsage(json.usage);
-              const choice = json.choices?.[0];
-              if (!choice) continue;
-              const delta = choice.delta ?? {};
-              const out: Delta = {};
-              if (typeof delta.content === "string" && delta.content !== "") {
-                out.content = delta.content;
-                content += delta.content;
-              }
-              if (typeof delta.reasoning_content === "string" && delta.reasoning_content !== "") out.reasoning_content = delta.reasoning_content;
-              if (typeof delta.reasoning === "string" && delta.reasoning !== "") out.reasoning = delta.reasoning;
-              const forwarded: NonNullable<Delta["tool_calls"]> = [];
-              for (const part of delta.tool_calls ?? []) {
-                const index = part.index ?? 0;
-                let call = calls.get(index);
-                if (!call) calls.set(index, (call = { id: "", name: "", args: "" }));
-                if (part.id) call.id = part.id;
-                if (part.function?.name) call.name += part.function.name;
-                const args: unknown = part.function?.arguments;
-                const piece = args === undefined || args === null ? "" : typeof args === "string" ? args : JSON.stringify(args);
-                call.args += piece;
-                if (call.owner === undefined && call.name) {
-                  call.owner = loop.ownsCall(call.name, final) ? "proxy" : loop.plan.tools.get(call.name) ? "dropped" : "client";
-                  if (call.owner === "client") {
-                    call.clientIndex = clientCalls++;
-                    forwarded.push({ index: call.clientIndex, id: call.id, type: "function", function: { name: call.name, arguments: call.args } });
-                    continue;
-                  }
-                }
-                if (call.owner === "client" && (piece || part.id)) {
-                  const fragment: NonNullable<Delta["tool_calls"]>[number] = { index: call.clientIndex!, function: { arguments: piece } };
-                  if (part.id) fragment.id = part.id;
-                  forwarded.push(fragment);
-                }
-              }
-              if (forwarded.length > 0) out.tool_calls = forwarded;
-              if (Object.keys(out).length > 0) sendDelta(out);
-              if (choice.finish_reason) finishReason = choice.finish_reason;
+              handle(json);
             }
             if (chunk.done) break;
           }
@@ -390,8 +425,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
         } finally {
           reader.releaseLock();
         }
-        const list = [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
-        return { content, calls: list, finishReason };
+        return done();
       };
 
       const drive = async () => {
