@@ -37,6 +37,7 @@ const FILES: Record<string, string> = {
   "models/slow.yml": model("augmented/slow", { tool_timeout_ms: 60000 }),
   "models/inline.yml": model("augmented/inline", { include_global_skills: true, system_prompt: "Base prompt." }),
   "models/ondemand.yml": model("augmented/ondemand", { include_global_skills: true, skill_mode: "on_demand" }),
+  "models/alias.yml": model("augmented/alias", { upstream_model: "worker" }),
   "skills/lights.md": "---\nname: lights\ndescription: How to switch lights\n---\nAlways confirm which room before switching a light.\n",
   "skills/weather/SKILL.md": "---\ndescription: Weather answers\n---\nGive temperatures in Celsius.\n",
 };
@@ -51,7 +52,8 @@ beforeAll(async () => {
   await calculate("0");
   upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
   tools = new FakeToolSource();
-  proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], log: { chat_history: true }, selection: { mode: "off" } }, {}, FILES, [tools]);
+  const config = { upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], models: { aliases: { worker: "fake/fake-model" } }, log: { chat_history: true }, selection: { mode: "off" } };
+  proxy = startProxy(config, {}, FILES, [tools]);
   client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "k", maxRetries: 0 });
 });
 afterAll(() => {
@@ -330,6 +332,17 @@ describe("Ollama front", () => {
       ["tool", JSON.stringify({ echo: "o" })],
       ["tool", '{"success":true}'],
     ]);
+  });
+
+  test("streaming /api/chat over several rounds to a model whose upstream_model is an alias", async () => {
+    play({ toolCalls: [{ name: "echo_tool", arguments: { text: "1" } }] }, { toolCalls: [{ name: "echo_tool", arguments: { text: "2" } }], wholeToolCalls: true }, { content: "Two rounds." });
+    const parts = await ollama().chat({ model: "augmented/alias", messages: [{ role: "user", content: "twice" }], stream: true });
+    let content = "";
+    for await (const part of parts) content += part.message.content;
+    expect(content).toBe("Two rounds.");
+    expect(sent().map((b) => b.model)).toEqual(["fake-model", "fake-model", "fake-model"]);
+    expect(sent()[2].messages.filter((m: any) => m.role === "tool").map((m: any) => m.content)).toEqual([JSON.stringify({ echo: "1" }), JSON.stringify({ echo: "2" })]);
+    expect(lastRow()).toMatchObject({ endpoint: "/api/chat", tool_rounds: 2, tool_loop_end: "answer" });
   });
 
   test("/api/tags lists augmented models; /api/show declares tools", async () => {
