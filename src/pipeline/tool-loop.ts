@@ -200,6 +200,25 @@ function readFailure(err: unknown): ProxyError {
   return err instanceof ProxyError ? err : new ProxyError(502, `upstream stream failed: ${(err as Error)?.message ?? err}`, "upstream_error", "upstream_stream_error");
 }
 
+/**
+ * Reads a JSON reply whole.
+ * @throws ProxyError 502/504 when the body cannot be read or is not JSON; the abort reason when the client left
+ */
+async function readCompletion(loop: Loop, reply: UpstreamReply): Promise<ChatCompletion> {
+  let text: string;
+  try {
+    text = await new Response(bodyOf(reply)).text();
+  } catch (err) {
+    throw loop.signal.aborted ? err : readFailure(err);
+  }
+  loop.ctx.exchange.firstByte();
+  try {
+    return JSON.parse(text) as ChatCompletion;
+  } catch {
+    throw new ProxyError(502, `upstream answered with a body that is not JSON: ${text.slice(0, 200)}`, "upstream_error");
+  }
+}
+
 /** An upstream error reply passed on with its status and body. */
 async function upstreamError(loop: Loop, reply: UpstreamReply): Promise<Response> {
   const text = await new Response(bodyOf(reply)).text().catch(() => "");
@@ -217,19 +236,7 @@ async function runJson(loop: Loop): Promise<Response> {
     const final = loop.isFinal(round);
     const reply = await loop.send(loop.request(final, false));
     if (reply.response.status >= 400) return upstreamError(loop, reply);
-    let text: string;
-    try {
-      text = await new Response(bodyOf(reply)).text();
-    } catch (err) {
-      throw readFailure(err);
-    }
-    exchange.firstByte();
-    let completion: ChatCompletion;
-    try {
-      completion = JSON.parse(text) as ChatCompletion;
-    } catch {
-      throw new ProxyError(502, `upstream answered with a body that is not JSON: ${text.slice(0, 200)}`, "upstream_error");
-    }
+    const completion = await readCompletion(loop, reply);
     loop.addUsage(completion.usage);
     const choice = completion.choices?.[0];
     const message: ChatMessage = choice?.message ?? { role: "assistant", content: "" };
@@ -375,26 +382,13 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
         };
         const done = () => ({ content, calls: [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => c), finishReason });
 
-        const source = bodyOf(reply);
-        if (!source) return done();
         // A server that answers a streamed request with JSON (some do when tools are present) still works.
         if (!(reply.response.headers.get("content-type") ?? "").includes("text/event-stream")) {
-          let text: string;
-          try {
-            text = await new Response(source).text();
-          } catch (err) {
-            throw loop.signal.aborted ? err : readFailure(err);
-          }
-          exchange.firstByte();
-          let completion: ChatCompletion;
-          try {
-            completion = JSON.parse(text) as ChatCompletion;
-          } catch {
-            throw new ProxyError(502, `upstream answered with a body that is not JSON: ${text.slice(0, 200)}`, "upstream_error");
-          }
-          handle(chunkOf(completion));
+          handle(chunkOf(await readCompletion(loop, reply)));
           return done();
         }
+        const source = bodyOf(reply);
+        if (!source) return done();
         const reader = source.getReader();
         const parser = new SSEParser();
         try {
