@@ -243,6 +243,27 @@ test("a client that disconnects during a tool run aborts the tool, and no furthe
   expect(lastRow()).toMatchObject({ status: 499, tool_loop_end: "client_disconnected" });
 });
 
+test("non-streaming: a client that disconnects during a tool run aborts the tool too", async () => {
+  play({ toolCalls: [{ name: "slow_tool", arguments: { ms: 60_000 } }] }, { content: "never" });
+  const before = tools.calls.length;
+  const controller = new AbortController();
+  const pending = fetch(`${proxy.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "augmented/slow", messages: [{ role: "user", content: "wait" }] }),
+    signal: controller.signal,
+  }).catch(() => undefined);
+  for (let i = 0; i < 200 && tools.calls.length === before; i++) await Bun.sleep(10);
+  expect(tools.calls.at(-1)!.name).toBe("slow_tool");
+  controller.abort();
+  await pending;
+  for (let i = 0; i < 200 && tools.calls.at(-1)!.outcome === undefined; i++) await Bun.sleep(10);
+  expect(tools.calls.at(-1)!.outcome).toBe("aborted");
+  for (let i = 0; i < 100 && lastRow().status !== 499; i++) await Bun.sleep(10);
+  expect(lastRow()).toMatchObject({ status: 499, tool_loop_end: "client_disconnected" });
+  expect(sent().length).toBe(1);
+});
+
 describe("status modes", () => {
   const run = async (name: string) => {
     play({ toolCalls: [{ name: "echo_tool", arguments: { text: "s" } }] }, { content: "ok" });

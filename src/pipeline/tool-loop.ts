@@ -502,8 +502,15 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
  */
 export async function runToolLoop(ctx: ChatContext, plan: LoopPlan): Promise<Response> {
   const loop = new Loop(ctx, plan);
-  if (ctx.request.stream !== true) return runJson(loop);
-  const first = await loop.send(loop.request(loop.isFinal(0), true));
-  if (first.response.status >= 400) return upstreamError(loop, first);
-  return runStream(loop, first);
+  try {
+    if (ctx.request.stream !== true) return await runJson(loop);
+    const first = await loop.send(loop.request(loop.isFinal(0), true));
+    if (first.response.status >= 400) return await upstreamError(loop, first);
+    return await runStream(loop, first);
+  } catch (err) {
+    // The row gets the loop's figures here; the caller answers the client (and its finish is then a no-op).
+    if (loop.signal.aborted) loop.finish("client_disconnected", { status: 499, error: "client disconnected" });
+    else if (err instanceof ProxyError) loop.finish("upstream_error", { status: err.status, error: err.message });
+    throw err;
+  }
 }
