@@ -4,6 +4,7 @@
  * tool registry. Built at start and on every reload (never on the request path); a bad file
  * refuses the whole set.
  */
+import { join, resolve, sep } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { ConfigError } from "../config/load.ts";
 import { augmentDirs, readModelFiles, type ModelFile, type StatusModeValue } from "../config/models.ts";
@@ -11,7 +12,6 @@ import type { Tool } from "../protocol/openai.ts";
 import { ToolSet, type OwnedTool, type ToolRegistry } from "../tools/registry.ts";
 import { readSkillDir, SkillSource, skillsPrompt, type Skill } from "../tools/skills.ts";
 import { parseTemplates, TemplateSyntaxError, type TemplatePart } from "../tools/templates.ts";
-import { join, resolve, sep } from "node:path";
 
 export class AugmentedModel {
   /** The system prompt (model's prompt, then skills) split into text and template calls. */

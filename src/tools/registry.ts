@@ -85,10 +85,6 @@ export class ToolSet {
     for (const entry of entries) if (!this.byName.has(entry.tool.function.name)) this.byName.set(entry.tool.function.name, entry);
   }
 
-  get size(): number {
-    return this.byName.size;
-  }
-
   /** The definitions, in the order given. */
   get tools(): Tool[] {
     return [...this.byName.values()].map((e) => e.tool);

@@ -189,11 +189,6 @@ export function parseTemplates(text: string): TemplatePart[] {
   return parts;
 }
 
-/** Whether `parts` hold any template call (else the prompt is one literal). */
-export function hasTemplates(parts: readonly TemplatePart[]): boolean {
-  return parts.some((p) => typeof p !== "string");
-}
-
 /**
  * Renders `parts`, running every call concurrently through `run`. A call that rejects or whose
  * result is an error is replaced by `[unavailable: <reason>]` and reported to `onFailure`; the

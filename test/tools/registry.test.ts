@@ -35,7 +35,10 @@ test("runTool: the client's abort rejects the call and reaches the source's sign
 });
 
 test("ToolRegistry finds a tool's source, first registered wins; duplicate source names are refused", () => {
-  const registry = new ToolRegistry([new BuiltinSource(), new FakeToolSource()]);
+  const fake = new FakeToolSource();
+  const registry = new ToolRegistry([new BuiltinSource(), fake]);
+  expect(registry.get("fake")).toBe(fake);
+  expect(registry.all.map((s) => s.name)).toEqual(["builtin", "fake"]);
   expect(registry.find("calculator")?.source.name).toBe("builtin");
   expect(registry.find("echo_tool")?.source.name).toBe("fake");
   expect(registry.find("nothing")).toBeUndefined();
