@@ -52,7 +52,7 @@ beforeAll(async () => {
   await calculate("0");
   upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
   tools = new FakeToolSource();
-  const config = { upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], models: { aliases: { worker: "fake/fake-model" } }, log: { chat_history: true }, selection: { mode: "off" } };
+  const config = { upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], models: { aliases: { worker: "fake/fake-model" } }, log: { chat_history: true, bodies: true }, selection: { mode: "off" } };
   proxy = startProxy(config, {}, FILES, [tools]);
   client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "k", maxRetries: 0 });
 });
@@ -103,6 +103,7 @@ test("non-streaming, one round with two proxy calls: results go back, the answer
   expect(row).toMatchObject({ status: 200, tool_rounds: 1, tool_loop_end: "answer", client_model: "augmented/test", prompt_tokens: a.prompt + b.prompt });
   expect(JSON.parse(row.proxy_tool_calls as unknown as string).map((c: any) => [c.name, c.ok])).toEqual([["calculator", true], ["get_current_time", true]]);
   expect(row.tool_time_ms).toBeGreaterThanOrEqual(0);
+  expect(JSON.parse(row.response_body!).choices[0].message.content).toBe("It is 42 o'clock.");
 });
 
 test("streaming, several rounds (fragments and whole calls): content of every round streams, proxy calls never show, one finish and summed usage", async () => {
@@ -138,7 +139,10 @@ test("streaming, several rounds (fragments and whole calls): content of every ro
   expect(bodies[2].messages.at(-1)).toEqual({ role: "tool", tool_call_id: "call_0", content: JSON.stringify({ expression: "2^10", result: "1024" }) });
   const expected = bodies.map((b, i) => fakeUsage(b, ["Let me check. ", undefined, "The answer is 1024."][i]));
   expect(usage).toMatchObject({ prompt_tokens: expected.reduce((s, u) => s + u.prompt, 0), completion_tokens: expected.reduce((s, u) => s + u.completion, 0) });
-  expect(lastRow()).toMatchObject({ tool_rounds: 2, tool_loop_end: "answer", finish_reason: "stop", stream: 1 });
+  const row = lastRow();
+  expect(row).toMatchObject({ tool_rounds: 2, tool_loop_end: "answer", finish_reason: "stop", stream: 1 });
+  expect(row.response_body).toEndWith("data: [DONE]\n\n");
+  expect(row.response_body).toContain('"delta":{"role":"assistant","content":"Let me check. "}');
 });
 
 test("streaming, an upstream that answers a streamed request with JSON: the round is still read and looped", async () => {

@@ -48,6 +48,8 @@ const THINKING_TEXT: Record<StatusEvent, (tool: string | null) => string> = {
 };
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
+/** The log keeps this much of a reply body, as the tap does for replies passed through. */
+const MAX_LOGGED_BODY = 1 << 20;
 
 /** One augmented request's loop: its bookkeeping and the steps both reply kinds share. */
 class Loop {
@@ -60,6 +62,8 @@ class Loop {
   private readonly runs: ToolRun[] = [];
   private toolMs = 0;
   private exhausted = false;
+  /** What the client was sent, for the log's response_body (`log.bodies`), at most MAX_LOGGED_BODY. */
+  private sentText = "";
   messages: ChatMessage[];
 
   constructor(
@@ -173,6 +177,16 @@ class Loop {
     rememberTurn(this.ctx.state.splices, spliceScope(this.model, this.plan.conversation), { calls, results });
   }
 
+  /** Whether the log keeps reply bodies (`log.bodies`). */
+  get keepsBody(): boolean {
+    return this.ctx.state.config.log.bodies;
+  }
+
+  /** Notes text sent to the client, when the log keeps bodies. */
+  capture(text: string): void {
+    if (this.keepsBody && this.sentText.length < MAX_LOGGED_BODY) this.sentText += text;
+  }
+
   /** Completes the log row. */
   finish(end: LoopEnd, patch: { status?: number; finish_reason?: string | null; error?: string | null } = {}): void {
     const exhausted = this.exhausted && end === "answer" ? "max_tool_rounds" : end;
@@ -186,6 +200,7 @@ class Loop {
       proxy_tool_calls: this.runs,
       tool_time_ms: round2(this.toolMs),
       tool_loop_end: exhausted,
+      response_body: this.keepsBody ? this.sentText.slice(0, MAX_LOGGED_BODY) : null,
     });
   }
 }
@@ -247,7 +262,7 @@ async function runJson(loop: Loop): Promise<Response> {
     content += contentText(message.content);
     loop.history({ type: "round", round, message, usage: completion.usage ?? null, finish_reason: choice?.finish_reason ?? null });
 
-    const answer = (finishReason: string | null) => {
+    const answer = (finishReason: string, end: LoopEnd) => {
       const out: ChatMessage = { ...message, content: content || (client.length > 0 ? null : "") };
       if (client.length > 0) out.tool_calls = client;
       else delete out.tool_calls;
@@ -256,13 +271,15 @@ async function runJson(loop: Loop): Promise<Response> {
       if (usage) body.usage = usage;
       else delete body.usage;
       loop.history({ type: "answer", message: out, finish_reason: finishReason, usage: usage ?? null });
-      return Response.json(body, { headers: exchange.responseHeaders });
+      const text = JSON.stringify(body);
+      loop.capture(text);
+      loop.finish(end, { finish_reason: finishReason });
+      return new Response(text, { headers: { ...exchange.responseHeaders, "content-type": "application/json" } });
     };
 
     if (proxy.length === 0) {
       const reason = client.length > 0 ? "tool_calls" : choice?.finish_reason === "tool_calls" ? "stop" : (choice?.finish_reason ?? "stop");
-      loop.finish(client.length > 0 ? "client_tools" : "answer", { finish_reason: reason });
-      return answer(reason);
+      return answer(reason, client.length > 0 ? "client_tools" : "answer");
     }
     const results = await loop.execute(proxy, () => {});
     if (client.length > 0) {
@@ -270,8 +287,7 @@ async function runJson(loop: Loop): Promise<Response> {
         calls.map((call) => ({ call, client: client.includes(call) })),
         results,
       );
-      loop.finish("client_tools", { finish_reason: "tool_calls" });
-      return answer("tool_calls");
+      return answer("tool_calls", "client_tools");
     }
     loop.advance(contentText(message.content), proxy, results);
   }
@@ -299,6 +315,8 @@ interface StreamedCall {
 
 type Delta = ChatCompletionChunk["choices"][number]["delta"];
 
+const decoder = new TextDecoder();
+
 /** Streaming loop: SSE to the client, round after round, one finish chunk and [DONE] at the end. */
 async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
   const { exchange } = loop.ctx;
@@ -312,7 +330,10 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       const send = (value: unknown) => {
-        if (!closed) controller.enqueue(encodeSSE(value));
+        if (closed) return;
+        const bytes = encodeSSE(value);
+        if (loop.keepsBody) loop.capture(decoder.decode(bytes));
+        controller.enqueue(bytes);
       };
       const sendDelta = (delta: Delta, finishReason: string | null = null) => {
         if (!sentRole) {
