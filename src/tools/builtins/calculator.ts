@@ -3,14 +3,15 @@
  * never by JavaScript (`eval`/`Function`).
  *
  * mathjs' own security advice (docs/expressions/security) is to disable `import`, `createUnit`,
- * `evaluate`, `parse` and friends; we do that, and beyond it only evaluate expression trees whose
+ * `evaluate`, `parse` and friends; the instance (math-engine.ts) is built from the few factories
+ * the calculator needs and disables those, and beyond it we only evaluate expression trees whose
  * every node is of an allowed kind (numbers, operators, parentheses, `a ? b : c`, comparisons,
  * constants, units, and calls of the functions in FUNCTIONS). Ranges (`1:1e9`), matrices,
  * assignments, function definitions and blocks are refused before anything runs: they can allocate
  * without bound or loop, and a synchronous evaluation cannot be interrupted by a timeout.
  *
- * mathjs is loaded on the first call: it costs ~45 MiB RSS in the executable (~100 MiB under
- * `bun run`) and 0.2-1 s, which a proxy that never computes (or a Raspberry Pi) should not pay at start.
+ * mathjs is loaded on the first call, so a proxy that never computes (or a Raspberry Pi) does not
+ * pay for it at start (see docs/augmented-models.md for what it costs).
  */
 import type { MathJsInstance, MathNode } from "mathjs";
 import type { Tool } from "../../protocol/openai.ts";
@@ -26,32 +27,16 @@ const FUNCTIONS = new Set([
   "lcm", "hypot", "nthRoot", "factorial", "gamma", "re", "im", "conj", "arg",
 ]);
 
-const CONSTANTS = new Set(["pi", "PI", "e", "E", "tau", "phi", "i", "Infinity", "NaN", "true", "false", "LN2", "LN10", "LOG2E", "LOG10E", "SQRT1_2", "SQRT2"]);
+const CONSTANTS = new Set(["pi", "e", "tau", "phi", "i", "Infinity", "NaN", "true", "false", "LN2", "LN10", "LOG2E", "LOG10E", "SQRT1_2", "SQRT2"]);
 
 /** Node kinds that evaluate in time bounded by the expression's length. */
 const NODE_TYPES = new Set(["ConstantNode", "SymbolNode", "OperatorNode", "ParenthesisNode", "FunctionNode", "ConditionalNode", "RelationalNode"]);
 
-const DISABLED = ["import", "createUnit", "evaluate", "parse", "compile", "simplify", "derivative", "resolve", "reviver", "replacer", "range", "matrix", "zeros", "ones"];
+let engine: Promise<typeof import("./math-engine.ts")> | undefined;
 
-interface Engine {
-  math: MathJsInstance;
-  /** mathjs' parser, kept before `parse` is disabled for expressions. */
-  parse: MathJsInstance["parse"];
-}
-
-let engine: Promise<Engine> | undefined;
-
-/** The mathjs instance with the dangerous functions replaced by ones that throw. */
-function load(): Promise<Engine> {
-  engine ??= import("mathjs").then(({ all, create }) => {
-    const math = create(all, {});
-    const parse = math.parse;
-    const refused = (name: string) => () => {
-      throw new Error(`function ${name} is disabled`);
-    };
-    math.import(Object.fromEntries(DISABLED.map((n) => [n, refused(n)])), { override: true });
-    return { math, parse };
-  });
+/** The mathjs instance, loaded on first use. */
+function load() {
+  engine ??= import("./math-engine.ts");
   return engine;
 }
 
