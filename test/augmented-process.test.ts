@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Ollama } from "ollama";
 import { stringify } from "yaml";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
-import { ROOT, serve } from "./fakes/serve.ts";
+import { ROOT, run, serve } from "./fakes/serve.ts";
 
 let dir: string;
 let upstream: FakeOpenAIUpstream;
@@ -82,4 +82,19 @@ test("saving a model file reloads the models; a broken one is refused and the ru
   } finally {
     expect(await server.stop()).toBe(0);
   }
+});
+
+test("check-config validates the model files too: the shipped one is listed, a broken one exits 1 naming file and key", async () => {
+  const shipped = await run(["check-config", "--config", join(ROOT, "conf/llm-proxy.yaml")], {}, dir);
+  expect(shipped.code).toBe(0);
+  expect(shipped.stderr).toContain("augmented models in ");
+  expect(shipped.stderr).toContain("augmented/homeassistant");
+
+  const conf = join(dir, "check");
+  mkdirSync(join(conf, "models"), { recursive: true });
+  writeFileSync(join(conf, "llm-proxy.yaml"), "");
+  writeFileSync(join(conf, "models", "bad.yml"), "name: x\ntool_timeout_ms: soon\n");
+  const bad = await run(["check-config", "--config", join(conf, "llm-proxy.yaml")], {}, dir);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain(`${join(conf, "models", "bad.yml")}: tool_timeout_ms: expected integer, found "soon"`);
 });
