@@ -38,6 +38,7 @@ const FILES: Record<string, string> = {
   "models/inline.yml": model("augmented/inline", { include_global_skills: true, system_prompt: "Base prompt." }),
   "models/ondemand.yml": model("augmented/ondemand", { include_global_skills: true, skill_mode: "on_demand" }),
   "models/alias.yml": model("augmented/alias", { upstream_model: "worker" }),
+  "models/selected.yml": model("augmented/selected", { selection: { mode: "lexical", keep: 3, min_tools: 8, always: ["calculator"] } }),
   "skills/lights.md": "---\nname: lights\ndescription: How to switch lights\n---\nAlways confirm which room before switching a light.\n",
   "skills/weather/SKILL.md": "---\ndescription: Weather answers\n---\nGive temperatures in Celsius.\n",
 };
@@ -383,6 +384,17 @@ test("/v1/models and /v1/models/{id} list augmented models with description and 
   expect(ids.find((m) => m.id === "augmented/test")).toMatchObject({ owned_by: "tests", description: "Test model augmented/test" });
   const one = await client.models.retrieve("augmented/test");
   expect(one).toMatchObject({ id: "augmented/test", owned_by: "tests" });
+});
+
+test("tool selection ranks the client's and the proxy's tools together, under the model's own selection settings", async () => {
+  const haTools = JSON.parse(readFileSync(join(import.meta.dir, "../../shared/datasets/tool-selection/tools/ha-assist.json"), "utf8"));
+  play({ content: "ok" });
+  await client.chat.completions.create({ model: "augmented/selected", messages: [{ role: "user", content: "turn on the kitchen light" }], tools: haTools });
+  const names: string[] = sent()[0].tools.map((t: any) => t.function.name);
+  expect(names).toContain("calculator");
+  expect(names).toContain("HassTurnOn");
+  expect(names.length).toBeLessThan(haTools.length);
+  expect(lastRow()).toMatchObject({ selection_mode: "lexical", tools_received: haTools.length + 6 });
 });
 
 test("a model that is not augmented is forwarded byte-identical, both ways", async () => {
