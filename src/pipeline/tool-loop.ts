@@ -255,7 +255,8 @@ async function runJson(loop: Loop): Promise<Response> {
     loop.addUsage(completion.usage);
     const choice = completion.choices?.[0];
     const message: ChatMessage = choice?.message ?? { role: "assistant", content: "" };
-    const calls = message.tool_calls ?? [];
+    // A server that sends no id still needs one: tool messages answer calls by id.
+    const calls = (message.tool_calls ?? []).map((c, i) => (c.id ? c : { ...c, id: `call_${round}_${i}_${exchange.requestId.slice(0, 8)}` }));
     const proxy = calls.filter((c) => loop.ownsCall(c.function?.name, final));
     // The final round offers no proxy tools: a call of one there is dropped, not sent to the client.
     const client = calls.filter((c) => loop.plan.tools.get(c.function?.name) === undefined);
@@ -353,7 +354,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
       };
 
       /** Reads one round's reply, forwarding content and the client's calls as they arrive. */
-      const readRound = async (reply: UpstreamReply, final: boolean) => {
+      const readRound = async (reply: UpstreamReply, final: boolean, round: number) => {
         const calls = new Map<number, StreamedCall>();
         let content = "";
         let finishReason: string | null = null;
@@ -384,6 +385,8 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
             const piece = args === undefined || args === null ? "" : typeof args === "string" ? args : JSON.stringify(args);
             call.args += piece;
             if (call.owner === undefined && call.name) {
+              // A server that sends no id still needs one: tool messages answer calls by id.
+              call.id ||= `call_${round}_${index}_${exchange.requestId.slice(0, 8)}`;
               call.owner = loop.ownsCall(call.name, final) ? "proxy" : loop.plan.tools.get(call.name) ? "dropped" : "client";
               if (call.owner === "client") {
                 call.clientIndex = clientCalls++;
@@ -462,7 +465,7 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
               throw new ProxyError(reply.response.status, message, "upstream_error", "upstream_error");
             }
           }
-          const result = await readRound(reply, final);
+          const result = await readRound(reply, final, round);
           answered += result.content;
           const toolCalls: ToolCall[] = result.calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.args } }));
           const proxy = toolCalls.filter((_, i) => result.calls[i]!.owner === "proxy");
