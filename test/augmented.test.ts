@@ -371,6 +371,14 @@ describe("Ollama front", () => {
     expect(lastRow()).toMatchObject({ endpoint: "/api/chat", tool_rounds: 2, tool_loop_end: "answer" });
   });
 
+  test("/api/generate to an augmented model runs the loop too", async () => {
+    play({ toolCalls: [{ name: "calculator", arguments: { expression: "2 + 2" } }] }, { content: "Four." });
+    const res = await ollama().generate({ model: "augmented/test", prompt: "2+2?", stream: false });
+    expect(res.response).toBe("Four.");
+    expect(sent()[0].messages[0].content).toStartWith("You are a test assistant.");
+    expect(lastRow()).toMatchObject({ endpoint: "/api/generate", tool_rounds: 1 });
+  });
+
   test("/api/tags lists augmented models; /api/show declares tools", async () => {
     const tags = await ollama().list();
     expect(tags.models.map((m) => m.name)).toContain("augmented/test");
