@@ -9,7 +9,7 @@
 import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 
-/** A file-name-safe spelling of `name` (other characters become `_`, at most 120). */
+/** A file-name-safe spelling of `name` (other characters become `_`, at most 120, well under the usual 255-byte name limit). */
 function safe(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_").slice(0, 120) || "_";
 }
