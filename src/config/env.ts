@@ -8,6 +8,7 @@
  * Every upstream: REQUEST_TIMEOUT | TIMEOUT, MAX_RETRIES, BASE_RETRY_DELAY, RATE_LIMIT_WAIT.
  * Tool selection: TOOLS_TO_KEEP, LLM_PROXY_EMBEDDING_MODEL, LLM_PROXY_MODELS_DIR.
  * Augmented models: MODELS_CONFIG_DIR (models_dir).
+ * MCP servers file: MCP_CONFIG.
  * Durations accept "250ms", "30s", "2m"; a bare number means seconds, as in the tools these names
  * come from.
  */
@@ -48,6 +49,8 @@ export function applyEnv(doc: Record<string, any>, env: Env): void {
 
   const modelsConfigDir = first(env, "MODELS_CONFIG_DIR");
   if (modelsConfigDir) doc.models_dir = modelsConfigDir;
+  const mcpConfig = first(env, "MCP_CONFIG");
+  if (mcpConfig) doc.mcp_config = mcpConfig;
 
   const keep = first(env, "TOOLS_TO_KEEP");
   const embeddingModel = first(env, "LLM_PROXY_EMBEDDING_MODEL");

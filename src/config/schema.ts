@@ -6,6 +6,9 @@
  */
 import { Type as T, type Static } from "@sinclair/typebox";
 
+/** Where the MCP servers file is looked for; a missing file at this path means no servers. */
+export const DEFAULT_MCP_CONFIG_PATH = "conf/mcp/servers.yaml";
+
 const Strings = T.Array(T.String(), { default: [] });
 
 export const UpstreamSchema = T.Object(
@@ -122,6 +125,8 @@ export const ConfigSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
     data_dir: T.String({ default: "./data" }),
+    /** The MCP servers file (docs/mcp.md; env MCP_CONFIG); the default path may be absent. */
+    mcp_config: T.String({ default: DEFAULT_MCP_CONFIG_PATH }),
     log: T.Object(
       {
         /** Record one row per request in SQLite. */
