@@ -10,6 +10,14 @@ export const EVERYTHING_JS = join(import.meta.dir, "../../node_modules/@modelcon
 /** `command` and `args` that start the server over stdio with this Bun. */
 export const everythingStdio = () => ({ command: process.execPath, args: [EVERYTHING_JS, "stdio"] });
 
+const running = new Set<{ kill(signal: "SIGKILL"): void; exited: Promise<number> }>();
+
+/** Stops every server this module started and has not stopped yet (for afterAll). */
+export async function stopAllEverything(): Promise<void> {
+  await Promise.all([...running].map((p) => (p.kill("SIGKILL"), p.exited)));
+  running.clear();
+}
+
 export interface EverythingHttp {
   /** The MCP endpoint: http://127.0.0.1:PORT/sse or /mcp */
   url: string;
@@ -22,7 +30,10 @@ export interface EverythingHttp {
 
 /** Starts the server with `mode` ("sse" or "streamableHttp") on `port` and waits until it accepts connections. */
 export async function startEverythingHttp(mode: "sse" | "streamableHttp", port: number): Promise<EverythingHttp> {
+  // Bun listens with SO_REUSEPORT: a leftover server on the port would silently share it.
+  if (await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)) throw new Error(`port ${port} is already in use`);
   const proc = Bun.spawn([process.execPath, EVERYTHING_JS, mode], { env: { ...process.env, PORT: String(port) }, stdout: "pipe", stderr: "pipe" });
+  running.add(proc);
   const log: string[] = [];
   for (const stream of [proc.stdout, proc.stderr]) {
     void (async () => {
@@ -44,6 +55,7 @@ export async function startEverythingHttp(mode: "sse" | "streamableHttp", port: 
     async stop() {
       proc.kill("SIGKILL");
       await proc.exited;
+      running.delete(proc);
     },
   };
 }

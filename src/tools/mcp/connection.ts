@@ -418,8 +418,9 @@ export class McpConnection {
       return;
     }
     console.warn(`llm-proxy: mcp ${this.name}: ${errorText(error)}`);
-    if (isSessionLost(error)) return this.lost(generation, `session lost (${errorText(error)})`, true);
-    // Transport errors are not always fatal (a dropped event stream the SDK reopens): ask the server.
+    // Transport errors are not always fatal (a dropped event stream the SDK reopens): ask the
+    // server. A request that failed (say with a forgotten session) also sees the error itself and
+    // deals with it: closing the connection here would turn its error into "connection closed".
     void this.check(generation);
   }
 
