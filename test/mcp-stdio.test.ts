@@ -156,10 +156,16 @@ describe("the everything server over stdio", () => {
     await until(() => sent.filter((m) => "method" in m && m.method === "tools/list").length >= 2);
   });
 
-  test("a killed server is restarted and its tools come back; they are absent while it is down", async () => {
+  test("a killed server: the call in flight fails without replay; it is restarted, its tools absent meanwhile and back after", async () => {
     const connection = mcp.connection("everything")!;
     const pid = connection.status().pid!;
+    const long = mcp.source("everything").call("mcp_everything_trigger-long-running-operation", { duration: 2, steps: 2 }, { timeoutMs: 10_000 });
+    await Bun.sleep(200);
     process.kill(pid, "SIGKILL");
+    // The call in flight fails; it is not sent again to the restarted server (it may have had effects).
+    expect(await long).toMatchObject({ isError: true, content: expect.stringContaining("was not retried") });
+    const longCalls = () => sent.filter((m) => "method" in m && m.method === "tools/call" && (m.params as { name: string }).name === "trigger-long-running-operation").length;
+    const before = longCalls();
     await until(() => connection.state !== "ready");
     expect(mcp.source("everything").list()).toEqual([]);
     expect(mcp.health().everything!.state).not.toBe("ready");
@@ -168,6 +174,7 @@ describe("the everything server over stdio", () => {
     expect(connection.status().restarts).toBe(1);
     expect(mcp.source("everything").list().map((t) => t.function.name)).toContain("mcp_everything_echo");
     expect(await mcp.source("everything").call("mcp_everything_echo", { message: "back" }, { timeoutMs: 5000 })).toEqual({ content: "Echo: back" });
+    expect(longCalls()).toBe(before);
   });
 });
 
