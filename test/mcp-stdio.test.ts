@@ -13,6 +13,7 @@ import { BunStdioTransport } from "../src/tools/mcp/stdio.ts";
 import { McpManager } from "../src/tools/mcp/manager.ts";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { EVERYTHING_JS, everythingStdio } from "./fakes/mcp-everything.ts";
+import { toolSourceConformance } from "./tools/conformance.ts";
 
 const config = (servers: Record<string, unknown>) => parseMcpConfig({ servers }, "test.yaml");
 
@@ -50,6 +51,19 @@ function processState(pid: number): string | undefined {
   }
 }
 
+toolSourceConformance("mcp (stdio, server-everything)", {
+  async make() {
+    const mcp = new McpManager();
+    mcp.configure(config({ everything: everythingStdio() }));
+    await mcp.ready(["everything"]);
+    // The manager owns the connection; the suite closes what it made.
+    return Object.assign(mcp.source("everything"), { close: () => mcp.close() });
+  },
+  ok: { name: "mcp_everything_get-sum", args: { a: 20, b: 22 }, expect: (c) => expect(c).toBe("The sum of 20 and 22 is 42.") },
+  failing: { name: "mcp_everything_get-sum", args: { a: "twenty" } },
+  slow: { name: "mcp_everything_trigger-long-running-operation", args: { duration: 5, steps: 1 } },
+});
+
 describe("the everything server over stdio", () => {
   const mcp = new McpManager();
   const sent: JSONRPCMessage[] = [];
@@ -61,7 +75,8 @@ describe("the everything server over stdio", () => {
       sent.push(message);
       return originalSend.call(this, message);
     };
-    mcp.configure(config({ everything: { ...everythingStdio(), timeout_ms: 5000 } }));
+    // 1 s without an answer or progress ends a call; calls may take 10 s in all.
+    mcp.configure(config({ everything: { ...everythingStdio(), timeout_ms: 1000 } }));
     await mcp.ready(["everything"]);
   });
 
@@ -123,20 +138,25 @@ describe("the everything server over stdio", () => {
 
   test("progress notifications reach onProgress and keep a long call alive past timeout_ms", async () => {
     const progress: string[] = [];
-    // 4 steps of 0.4 s each against a 1 s timeout: only the progress resets keep it alive.
+    // 4 steps of 0.4 s each against the server's 1 s timeout_ms: only the progress resets keep it alive.
     const result = await mcp
       .source("everything")
-      .call("mcp_everything_trigger-long-running-operation", { duration: 1.6, steps: 4 }, { timeoutMs: 1000, onProgress: (m) => progress.push(m) });
+      .call("mcp_everything_trigger-long-running-operation", { duration: 1.6, steps: 4 }, { timeoutMs: 10_000, onProgress: (m) => progress.push(m) });
     expect(result).toEqual({ content: "Long running operation completed. Duration: 1.6 seconds, Steps: 4." });
     // The SDK may settle the call before it hands over the last notification, sent just before the result.
     expect(progress.slice(0, 3)).toEqual([1, 2, 3].map((i) => `mcp_everything_trigger-long-running-operation (${i}/4)`));
   });
 
   test("a call without an answer or progress within the timeout is an error result and is cancelled on the wire", async () => {
-    const result = await mcp.source("everything").call("mcp_everything_trigger-long-running-operation", { duration: 3, steps: 1 }, { timeoutMs: 300 });
+    const result = await mcp.source("everything").call("mcp_everything_trigger-long-running-operation", { duration: 3, steps: 1 }, { timeoutMs: 10_000 });
     expect(result.isError).toBe(true);
-    expect(result.content).toContain("timed out after 300 ms");
+    expect(result.content).toContain("timed out with no answer or progress for 1000 ms");
     expect(sent.some((m) => "method" in m && m.method === "notifications/cancelled")).toBe(true);
+  });
+
+  test("progress cannot extend a call past the caller's timeoutMs", async () => {
+    const result = await mcp.source("everything").call("mcp_everything_trigger-long-running-operation", { duration: 2, steps: 8 }, { timeoutMs: 600 });
+    expect(result).toMatchObject({ isError: true, content: expect.stringContaining("timed out after 600 ms in all") });
   });
 
   test("an aborted call rejects with the abort reason and sends notifications/cancelled with its request id", async () => {

@@ -34,10 +34,9 @@ const ServerSchema = T.Object(
     url: T.Optional(T.String({ pattern: "^https?://" })),
     headers: T.Record(T.String(), T.String(), { default: {} }),
     enabled: T.Boolean({ default: true }),
-    /** A tool call with no answer and no progress for this long is cancelled. */
+    /** A tool call with no answer and no progress notification for this long is cancelled; a call
+     * that keeps reporting progress runs up to the model's tool_timeout_ms. */
     timeout_ms: T.Integer({ minimum: 1, default: 30_000 }),
-    /** Cap on a call that keeps reporting progress. */
-    max_total_timeout_ms: T.Integer({ minimum: 1, default: 300_000 }),
     /** Start (or reconnect) + initialize + first tool list; default 30 s for stdio (npx/uvx may
      * download the package first), 10 s for HTTP. */
     connect_timeout_ms: T.Optional(T.Integer({ minimum: 1 })),

@@ -7,7 +7,7 @@
  * Calls follow https://modelcontextprotocol.io/specification/2025-06-18/server/tools: arguments are
  * validated against the tool's `inputSchema` first (a bad call is an error result, not a round
  * trip); a timeout or the caller's abort sends `notifications/cancelled` (the SDK does); progress
- * notifications reset the timeout up to `max_total_timeout_ms`. A call is never replayed after a
+ * notifications restart the server's `timeout_ms`, up to the caller's `timeoutMs` in all. A call is never replayed after a
  * connection loss (it may not be idempotent): the model gets an error result. The one exception is a
  * Streamable HTTP or SSE session the server has forgotten (HTTP 404, or 400 naming the session,
  * after the server restarted): the server refused the request without running it, so the session is
@@ -173,8 +173,8 @@ export class McpConnection {
   /**
    * Calls `tool` (the server's name for it). Resolves with an error result for every failure of the
    * tool or the connection; rejects only when `options.signal` aborts (the server is told).
-   * The wait is `min(timeout_ms, options.timeoutMs)` without news; each progress notification
-   * restarts it, up to `max_total_timeout_ms` in all.
+   * The wait is the server's `timeout_ms` without news (an answer or a progress notification), and
+   * `options.timeoutMs` in all.
    */
   async call(tool: string, args: Record<string, unknown>, options: ToolCallOptions, label = tool): Promise<ToolResult> {
     options.signal?.throwIfAborted();
@@ -205,7 +205,7 @@ export class McpConnection {
         signal: options.signal,
         timeout,
         resetTimeoutOnProgress: true,
-        maxTotalTimeout: Math.max(timeout, this.config.max_total_timeout_ms),
+        maxTotalTimeout: options.timeoutMs,
         // Always asked for: progress is what lets a long call outlive `timeout`.
         onprogress: (p) => options.onProgress?.(`${p.message ?? label}${p.total ? ` (${p.progress}/${p.total})` : ` (${p.progress})`}`),
       });
@@ -219,7 +219,8 @@ export class McpConnection {
         return this.send(tool, args, options, label, true);
       }
       if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
-        return { isError: true, content: `${label} timed out after ${timeout} ms without an answer from MCP server '${this.name}' (the call was cancelled)` };
+        const why = /total/i.test(error.message) ? `after ${options.timeoutMs} ms in all` : `with no answer or progress for ${timeout} ms`;
+        return { isError: true, content: `${label} timed out ${why} (MCP server '${this.name}'; the call was cancelled)` };
       }
       if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
         return { isError: true, content: `the connection to MCP server '${this.name}' was lost during ${label}; it was not retried because it may have had effects. Call it again only if that is safe.` };
@@ -412,6 +413,8 @@ export class McpConnection {
 
   private transportError(generation: number, error: Error): void {
     if (generation !== this.generation) return;
+    // Progress a server sends after the call ended (cancelled, timed out): the SDK reports it; harmless.
+    if (error.message.startsWith("Received a progress notification for an unknown token")) return;
     if (this.state === "connecting") {
       // Explains a failing connect better than the "Connection closed" the SDK rejects with.
       this.connectError = error;
