@@ -8,9 +8,12 @@
  *
  * Exit codes: 0 ok, 1 invalid config or start-up failure, 2 bad usage.
  */
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { ConfigError, loadConfig, maskSecrets } from "./src/config/load.ts";
+import { loadMcpConfig } from "./src/config/mcp.ts";
 import { watchConfig, watchDirs } from "./src/config/watch.ts";
 import { loadAugmented } from "./src/pipeline/augmented.ts";
 import { Runtime } from "./src/runtime.ts";
@@ -80,6 +83,8 @@ function main(argv: string[]): void {
   if (command === "check-config") {
     let models;
     try {
+      const mcp = loadMcpConfig({ path: loaded.config.mcp_config });
+      console.error(`# ${mcp.path ?? "no MCP servers file"}: ${mcp.servers.length} MCP server(s), valid`);
       models = loadAugmented(loaded.config, loaded.path, process.env, new ToolRegistry([new BuiltinSource()]));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
@@ -97,7 +102,7 @@ function main(argv: string[]): void {
     runtime = new Runtime(loaded, options);
     server = startServer(runtime);
   } catch (err) {
-    runtime?.close();
+    void runtime?.close();
     if (err instanceof ConfigError) {
       console.error(`llm-proxy: invalid configuration\n${err.message}`);
       process.exit(1);
@@ -119,11 +124,16 @@ function main(argv: string[]): void {
   };
   const unwatch = loaded.path ? watchConfig(loaded.path, reload) : () => {};
   const unwatchDirs = watchDirs([runtime.state.models.modelsDir, runtime.state.models.skillsDir], reload);
-  const stop = () => {
+  // Watched even before it exists (its directory must): adding conf/mcp/servers.yaml later takes effect.
+  const mcpPath = runtime.state.config.mcp_config;
+  const unwatchMcp = existsSync(dirname(mcpPath)) ? watchConfig(mcpPath, reload) : () => {};
+  const stop = async () => {
     unwatch();
     unwatchDirs();
+    unwatchMcp();
     server.stop(true);
-    runtime.close();
+    // MCP servers get SIGTERM at once; waiting lets them exit before we do (no orphans).
+    await runtime.close();
     process.exit(0);
   };
   process.on("SIGINT", stop);

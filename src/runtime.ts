@@ -1,11 +1,13 @@
 /**
  * The running proxy's state: the config and what is built from it (upstreams, keys, augmented
  * models, tool sources), plus the services that outlive a reload (request log, tool selector, the
- * tool loop's splice store, chat history). `reload()` builds a new state and swaps it in one
- * assignment; a request keeps the state it started with.
+ * tool loop's splice store, chat history, MCP servers). `reload()` builds a new state and swaps it
+ * in one assignment; a request keeps the state it started with. MCP servers are reloaded as a diff:
+ * unchanged ones keep their connection.
  */
 import { join } from "node:path";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
+import { loadMcpConfig, type McpConfig } from "./config/mcp.ts";
 import type { Config } from "./config/schema.ts";
 import { loadAugmented, type AugmentedModels } from "./pipeline/augmented.ts";
 import { MemorySpliceStore, type SpliceStore } from "./pipeline/splice.ts";
@@ -14,6 +16,7 @@ import { KeyCheck } from "./server/auth.ts";
 import { ChatHistory } from "./store/chat-history.ts";
 import { RequestLog } from "./store/request-log.ts";
 import { BuiltinSource } from "./tools/builtins/index.ts";
+import { McpManager, type McpReloadSummary } from "./tools/mcp/manager.ts";
 import { LOAD_SKILL } from "./tools/skills.ts";
 import { ToolRegistry } from "./tools/registry.ts";
 import type { ToolSource } from "./tools/source.ts";
@@ -40,6 +43,7 @@ export interface RuntimeState {
 export interface ReloadChanges {
   config: boolean;
   models: { added: string[]; removed: string[]; changed: string[] };
+  mcp_servers: McpReloadSummary;
 }
 
 /** Services a state is built with that outlive it. */
@@ -104,13 +108,20 @@ export class Runtime {
   readonly requestLog: RequestLog | undefined;
   /** Tool selection: embedding Worker and caches, kept across reloads. */
   readonly selector: ToolSelector;
+  /** MCP servers: connections and child processes, kept across reloads (docs/mcp.md). */
+  readonly mcp = new McpManager();
+  /** The MCP servers file in use, and what the last reload changed in it. */
+  mcpConfig: McpConfig;
+  lastMcpReload: McpReloadSummary | undefined;
   readonly startedAt = Date.now();
   private readonly services: Services;
 
   /**
+   * Starts the services; MCP servers connect in the background.
    * @param toolSources long-lived tool sources beside the built-ins, kept across reloads (for
    *   programs embedding the proxy, and tests)
-   * @throws when the request log's data directory cannot be opened; ConfigError for a bad model or skill file
+   * @throws ConfigError for an invalid MCP servers file or a bad model or skill file; Error when the
+   *   request log's data directory cannot be opened
    */
   constructor(
     loaded: LoadedConfig,
@@ -118,6 +129,7 @@ export class Runtime {
     toolSources: readonly ToolSource[] = [],
   ) {
     const { config } = loaded;
+    this.mcpConfig = loadMcpConfig({ path: config.mcp_config, env: loadOptions.env });
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
     this.services = { selector: this.selector, splices, extraSources: toolSources, env: loadOptions.env ?? process.env };
@@ -135,25 +147,35 @@ export class Runtime {
           retentionRows: config.log.retention_rows,
         })
       : undefined;
+    this.mcp.configure(this.mcpConfig);
   }
 
   /**
-   * Re-reads the config, the model files and the skills, and swaps them in together. Server address
-   * and data directory changes need a restart.
+   * Re-reads the config, the model files, the skills and the MCP servers file, and swaps them in
+   * together (MCP servers as a diff). Server address and data directory changes need a restart.
    * @throws ConfigError, leaving the running state in place
    */
   reload(): ReloadChanges {
     const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
+    const mcpConfig = loadMcpConfig({ path: loaded.config.mcp_config, env: this.loadOptions.env });
     const next = buildState(loaded, this.services);
     const before = this.state;
     this.selector.configure(loaded.config.selection);
     this.state = next;
-    return { config: JSON.stringify(before.config) !== JSON.stringify(next.config), models: diffModels(before.models, next.models) };
+    this.mcpConfig = mcpConfig;
+    this.lastMcpReload = this.mcp.configure(mcpConfig);
+    const { added, removed, changed } = this.lastMcpReload;
+    if (added.length + removed.length + changed.length > 0) {
+      console.log(`llm-proxy: mcp servers reloaded: added [${added.join(", ")}], removed [${removed.join(", ")}], changed [${changed.join(", ")}]`);
+    }
+    return { config: JSON.stringify(before.config) !== JSON.stringify(next.config), models: diffModels(before.models, next.models), mcp_servers: this.lastMcpReload };
   }
 
-  close(): void {
+  /** Stops the services; resolves once MCP server processes have exited (their SIGTERM goes out at once). */
+  async close(): Promise<void> {
     this.selector.close();
     this.requestLog?.close();
     void this.state.tools.close();
+    await this.mcp.close();
   }
 }

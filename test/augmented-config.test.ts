@@ -66,7 +66,7 @@ describe("model files", () => {
     const cases: [string, string][] = [
       ["upstream_model: x\n", ": name: expected a value (required), found nothing"],
       ["name: m\nmax_tool_rounds: 0\n", ": max_tool_rounds: expected integer to be greater or equal to 1, found 0"],
-      ["name: m\nstatus: loud\n", ": status: expected union value, found \"loud\""],
+      ["name: m\nstatus: loud\n", ": status: expected one of off, chunks, thinking, found \"loud\""],
       ["name: m\ntools: [{function: {description: x}}]\n", ": tools[0]"],
       ["name: m\nsystem_promt: hi\n", ': system_promt: unexpected property, found "hi"'],
       ["name: m\nselection: {keep: many}\n", ": selection.keep: expected integer, found \"many\""],

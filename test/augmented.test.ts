@@ -442,7 +442,7 @@ test("POST /admin/reload: a broken model file is refused with file, key path, ex
   writeFileSync(file, "name: augmented/new\nupstream_model: fake/fake-model\ntools: [calculator]\n");
   const good = await fetch(`${proxy.url}/admin/reload`, { method: "POST" });
   expect(good.status).toBe(200);
-  expect(await good.json()).toEqual({ status: "reloaded", changes: { config: false, models: { added: ["augmented/new"], removed: [], changed: [] } } });
+  expect(await good.json()).toEqual({ status: "reloaded", changes: { config: false, models: { added: ["augmented/new"], removed: [], changed: [] }, mcp_servers: { added: [], removed: [], changed: [], unchanged: [] } } });
   expect((await client.models.list()).data.map((m) => m.id)).toContain("augmented/new");
   rmSync(file);
   expect(existsSync(file)).toBe(false);

@@ -80,7 +80,13 @@ export function checkSchema<S extends TSchema>(schema: S, doc: unknown, label: s
     const lines = new Map<string, string>();
     for (const p of problems) {
       const at = keyPath(p.path) || "(root)";
-      const expected = p.message === "Expected required property" ? "expected a value (required)" : p.message.toLowerCase();
+      const choices = (p.schema.anyOf as { const?: unknown }[] | undefined)?.map((s) => s.const);
+      const expected =
+        p.message === "Expected required property"
+          ? "expected a value (required)"
+          : choices?.length && choices.every((c) => typeof c === "string")
+            ? `expected one of ${choices.join(", ")}`
+            : p.message.toLowerCase();
       if (!lines.has(at)) lines.set(at, `${label}: ${at}: ${expected}, found ${describe(p.value)}`);
     }
     throw new ConfigError([...lines.values()].join("\n"));

@@ -6,9 +6,12 @@
  * the keep/drop decision with its reason, under the settings that apply to `model` — for users
  * tuning their selection setup. Nothing is sent upstream.
  *
- * `POST /admin/reload`: re-reads the main config, the augmented model files and the skills, and
- * swaps them in together. Answers `{status: "reloaded", changes}` (config changed, models added,
- * removed, changed), or 400 with every problem found; the running set then stays.
+ * `POST /admin/reload`: re-reads the main config, the augmented model files, the skills and the MCP
+ * servers file, and swaps them in together. Answers `{status: "reloaded", changes}` (config changed,
+ * models and MCP servers added, removed, changed), or 400 with every problem found; the running set
+ * then stays.
+ * `GET /admin/mcp`: every MCP server with its state, transport, the tools it offers by the names the
+ * model sees, call counts and p50/p95 call times, restarts and last error (docs/mcp.md).
  */
 import { Elysia, t } from "elysia";
 import { ConfigError } from "../config/load.ts";
@@ -56,5 +59,5 @@ export function adminRoutes(runtime: Runtime) {
       };
     },
     { body: RankBody, parse: "json" },
-  );
+  ).get("/admin/mcp", () => ({ config: runtime.mcpConfig.path ?? null, servers: runtime.mcp.status() }));
 }
