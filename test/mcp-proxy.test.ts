@@ -1,0 +1,182 @@
+/**
+ * MCP servers in the running proxy, with the real reference server over stdio: state in /health
+ * and GET /admin/mcp (tools by exposed name, call counts, p50/p95), reload adding, removing and
+ * keeping servers (file watch included), a bad servers file refused at start and on reload, and no
+ * child process left after the proxy stops.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { everythingStdio } from "./fakes/mcp-everything.ts";
+import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await Bun.sleep(50);
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+};
+
+interface AdminServer {
+  name: string;
+  state: string;
+  tools: string[];
+  calls: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  pid: number | null;
+}
+
+describe("in process", () => {
+  let dir: string;
+  let serversFile: string;
+  let proxy: TestProxy;
+  let upstream: FakeOpenAIUpstream;
+  const KEY = "sk-admin-test-123";
+
+  const writeServers = (servers: Record<string, unknown>) => writeFileSync(serversFile, stringify({ servers }));
+  const admin = async () => (await (await fetch(`${proxy.url}/admin/mcp`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { servers: AdminServer[] };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "llm-proxy-mcp-proxy-"));
+    serversFile = join(dir, "servers.yaml");
+    writeServers({ everything: everythingStdio(), dead: { command: "/nonexistent/server" } });
+    upstream = new FakeOpenAIUpstream();
+    proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: serversFile, auth: { keys: [KEY] } });
+    await proxy.runtime.mcp.ready(["everything", "dead"]);
+  });
+
+  afterAll(async () => {
+    await proxy.runtime.mcp.close();
+    proxy.stop();
+    upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("/health (no key needed) shows every MCP server's state, tool count, last error and last answer", async () => {
+    const health = (await (await fetch(`${proxy.url}/health`)).json()) as { status: string; mcp_servers: Record<string, unknown> };
+    const everything = health.mcp_servers.everything as { state: string; tools: number; last_error: string | null; last_ok_at: string };
+    expect(everything.tools).toBeGreaterThanOrEqual(12);
+    expect(Date.parse(everything.last_ok_at)).toBeGreaterThan(Date.now() - 60_000);
+    expect(everything).toMatchObject({ state: "ready", last_error: null });
+    expect(health.mcp_servers.dead).toMatchObject({ state: "down", tools: 0, last_error: expect.stringContaining("not found"), last_ok_at: null });
+    expect(health.status).toBe("degraded");
+  });
+
+  test("GET /admin/mcp needs the key and lists servers, exposed tool names, call counts and p50/p95", async () => {
+    expect((await fetch(`${proxy.url}/admin/mcp`)).status).toBe(401);
+    const source = proxy.runtime.mcp.source("everything");
+    for (let i = 0; i < 5; i++) await source.call("mcp_everything_get-sum", { a: i, b: 1 }, { timeoutMs: 5000 });
+    const { servers } = await admin();
+    const everything = servers.find((s) => s.name === "everything")!;
+    expect(everything).toMatchObject({ state: "ready", type: "stdio", calls: 5, errors: 0, pid: expect.any(Number) });
+    expect(everything.tools).toContain("mcp_everything_get-sum");
+    expect(everything.p50_ms).toBeGreaterThan(0);
+    expect(everything.p95_ms!).toBeGreaterThanOrEqual(everything.p50_ms!);
+    expect(servers.find((s) => s.name === "dead")).toMatchObject({ state: "down", tools: [], calls: 0, p50_ms: null, next_retry_at: expect.any(String) });
+  });
+
+  test("reload diffs the server set: unchanged keeps its process, removed is stopped, added connects", async () => {
+    const { servers } = await admin();
+    const pid = servers.find((s) => s.name === "everything")!.pid!;
+    writeServers({ everything: everythingStdio(), second: { ...everythingStdio(), description: "a second copy" } });
+    proxy.runtime.reload();
+    expect(proxy.runtime.lastMcpReload).toEqual({ added: ["second"], removed: ["dead"], changed: [], unchanged: ["everything"] });
+    await proxy.runtime.mcp.ready(["second"]);
+    const after = (await admin()).servers;
+    expect(after.map((s) => s.name)).toEqual(["everything", "second"]);
+    expect(after.find((s) => s.name === "everything")!.pid).toBe(pid);
+    expect(after.find((s) => s.name === "second")!.tools).toContain("mcp_second_echo");
+    const secondPid = after.find((s) => s.name === "second")!.pid!;
+
+    writeServers({ everything: { ...everythingStdio(), timeout_ms: 1234 } });
+    proxy.runtime.reload();
+    expect(proxy.runtime.lastMcpReload).toEqual({ added: [], removed: ["second"], changed: ["everything"], unchanged: [] });
+    await until(() => !alive(secondPid) && !alive(pid));
+    await proxy.runtime.mcp.ready(["everything"]);
+    const final = (await admin()).servers;
+    expect(final.map((s) => [s.name, s.state])).toEqual([["everything", "ready"]]);
+    expect(final[0]!.pid).not.toBe(pid);
+  });
+
+  test("a broken servers file is refused on reload and the running servers stay", async () => {
+    const pid = (await admin()).servers[0]!.pid;
+    writeFileSync(serversFile, "servers:\n  everything:\n    type: carrier-pigeon\n");
+    expect(() => proxy.runtime.reload()).toThrow(`${serversFile}: servers.everything.type: expected one of stdio, sse, streamablehttp, http, found "carrier-pigeon"`);
+    expect((await admin()).servers.map((s) => [s.name, s.state, s.pid])).toEqual([["everything", "ready", pid]]);
+  });
+});
+
+describe("the proxy as a process", () => {
+  let dir: string;
+  let serversFile: string;
+  let upstream: FakeOpenAIUpstream;
+  let proc: ReturnType<typeof Bun.spawn> & { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array> };
+  let url: string;
+  let stderr = "";
+
+  const start = (configPath: string) =>
+    Bun.spawn(["bun", join(import.meta.dir, "../index.ts"), "--config", configPath, "--port", "0", "--data-dir", join(dir, "data")], { stdout: "pipe", stderr: "pipe" });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "llm-proxy-mcp-process-"));
+    serversFile = join(dir, "servers.yaml");
+    writeFileSync(serversFile, stringify({ servers: { one: everythingStdio() } }));
+    upstream = new FakeOpenAIUpstream();
+    writeFileSync(join(dir, "llm-proxy.yaml"), stringify({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: serversFile }));
+    proc = start(join(dir, "llm-proxy.yaml"));
+    void (async () => {
+      for await (const chunk of proc.stderr) stderr += new TextDecoder().decode(chunk);
+    })();
+    const reader = proc.stdout.getReader();
+    let out = "";
+    while (!/listening on (\S+)/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`proxy exited: ${out}${stderr}`);
+      out += new TextDecoder().decode(value);
+    }
+    url = /listening on (\S+)/.exec(out)![1]!;
+    reader.releaseLock();
+  });
+
+  afterAll(() => {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+    upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const servers = async () => ((await (await fetch(`${url}/admin/mcp`)).json()) as { servers: AdminServer[] }).servers;
+
+  test("saving servers.yaml adds a server; SIGTERM stops the proxy and every MCP server process with it", async () => {
+    await until(async () => (await servers())[0]?.state === "ready");
+    writeFileSync(serversFile, stringify({ servers: { one: everythingStdio(), two: everythingStdio() } }));
+    await until(async () => (await servers()).filter((s) => s.state === "ready").length === 2);
+    const pids = (await servers()).map((s) => s.pid!);
+    expect(pids.every(alive)).toBe(true);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    // Killed and reaped before the proxy exited: not even a zombie is left.
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  test("an invalid servers file stops the start with exit code 1 and the error line", async () => {
+    const bad = join(dir, "bad-servers.yaml");
+    writeFileSync(bad, "servers:\n  x:\n    command: 42\n    ping_interval_ms: -1\n");
+    writeFileSync(join(dir, "bad.yaml"), stringify({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: bad }));
+    const failed = start(join(dir, "bad.yaml"));
+    expect(await failed.exited).toBe(1);
+    expect(await new Response(failed.stderr).text()).toContain(`${bad}: servers.x.ping_interval_ms: expected integer to be greater or equal to 0, found -1`);
+  });
+});
