@@ -3,15 +3,16 @@
  * or older than the sources (one build, a few seconds),
  * starts it against a fake upstream with a temp config, calls /health and one chat completion with
  * the openai SDK, ranks tools with the offline embedding model (native onnxruntime inside the
- * binary), and stops it by PID.
+ * binary), runs a JavaScript MCP server with itself (BUN_BE_BUN=1), and stops it by PID.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { stringify } from "yaml";
 import { buildTarget, outfileFor } from "../scripts/build.ts";
+import { EVERYTHING_JS } from "./fakes/mcp-everything.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 
 const BINARY = outfileFor("linux-x64");
@@ -23,6 +24,7 @@ let upstream: FakeOpenAIUpstream;
 let dir: string;
 let proc: ReturnType<typeof Bun.spawn> & { stdout: ReadableStream<Uint8Array> };
 let url: string;
+let mcpPid: number;
 
 /** True when the executable is missing or a source it is built from changed after it. */
 function stale(binary: string): boolean {
@@ -57,7 +59,10 @@ beforeAll(async () => {
   upstream = new FakeOpenAIUpstream();
   dir = mkdtempSync(join(tmpdir(), "llm-proxy-exe-"));
   const config = join(dir, "llm-proxy.yaml");
-  writeFileSync(config, stringify({ data_dir: join(dir, "data"), upstreams: [{ name: "fake", base_url: upstream.url }] }));
+  // A JavaScript MCP server run by the executable itself (BUN_BE_BUN=1): no node or bun needed.
+  const servers = join(dir, "servers.yaml");
+  writeFileSync(servers, stringify({ servers: { everything: { command: "${LLM_PROXY_EXECUTABLE}", args: [EVERYTHING_JS, "stdio"], env: { BUN_BE_BUN: "1" } } } }));
+  writeFileSync(config, stringify({ data_dir: join(dir, "data"), upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: servers }));
   proc = Bun.spawn([BINARY, "--config", config, "--host", "127.0.0.1", "--port", "0"], {
     cwd: dir,
     stdout: "pipe",
@@ -116,8 +121,22 @@ describe("compiled executable", () => {
     expect(existsSync(join(dir, "data", "models", `onnxruntime-${ort.version}-linux-x64`, "onnxruntime_binding.node"))).toBe(true);
   }, 30_000);
 
-  test("SIGTERM to its PID stops it cleanly", async () => {
+  test("runs a JavaScript MCP server with itself (${LLM_PROXY_EXECUTABLE}, BUN_BE_BUN=1)", async () => {
+    let everything: { state: string; tools: string[]; pid: number } | undefined;
+    for (let i = 0; i < 100 && everything?.state !== "ready"; i++) {
+      if (everything) await Bun.sleep(100);
+      const { servers } = (await (await fetch(`${url}/admin/mcp`)).json()) as { servers: (typeof everything & { name: string })[] };
+      everything = servers.find((s) => s!.name === "everything");
+    }
+    expect(everything!.state).toBe("ready");
+    expect(everything!.tools).toContain("mcp_everything_get-sum");
+    expect(readFileSync(`/proc/${everything!.pid}/cmdline`, "utf8").split("\0")[0]).toBe(BINARY);
+    mcpPid = everything!.pid;
+  }, 30_000);
+
+  test("SIGTERM to its PID stops it cleanly, its MCP server with it", async () => {
     process.kill(proc.pid, "SIGTERM");
     expect(await proc.exited).toBe(0);
+    expect(existsSync(`/proc/${mcpPid}`)).toBe(false);
   });
 });

@@ -14,6 +14,8 @@
  *     args: ["-y", "@modelcontextprotocol/server-everything"]
  * ```
  * `mcpServers` (the key Claude Desktop and most server READMEs use) is accepted for `servers`.
+ * `${LLM_PROXY_EXECUTABLE}` is the running executable (the compiled binary, or bun): with
+ * `env: {BUN_BE_BUN: "1"}` it runs a JavaScript server where neither node, npx nor bun is installed.
  */
 import { existsSync } from "node:fs";
 import { Type as T, type Static } from "@sinclair/typebox";
@@ -122,7 +124,8 @@ export function parseMcpConfig(document: unknown, label: string, env: Record<str
     doc = { ...rest, servers: mcpServers };
   }
   try {
-    doc = interpolate(doc, env) as Record<string, unknown>;
+    // ${LLM_PROXY_EXECUTABLE}: this program, which runs JavaScript servers itself with BUN_BE_BUN=1.
+    doc = interpolate(doc, { LLM_PROXY_EXECUTABLE: process.execPath, ...env }) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof InterpolationError) throw new ConfigError(`${label}: ${err.path}: ${err.message}`);
     throw err;
