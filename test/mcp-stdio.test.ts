@@ -130,6 +130,14 @@ describe("the everything server over stdio", () => {
     expect(mcp.connection("everything")!.status().rejected).toBeGreaterThanOrEqual(1);
   });
 
+  test("the source of every server (templates, a model's tools list) lists and calls the same tools", async () => {
+    const all = mcp.source();
+    expect(all.name).toBe("mcp");
+    expect(all.list().map((t) => t.function.name)).toEqual(mcp.source("everything").list().map((t) => t.function.name));
+    expect(await all.call("mcp_everything_echo", { message: "via all" }, { timeoutMs: 5000 })).toEqual({ content: "Echo: via all" });
+    expect(await all.call("mcp_nowhere_echo", {}, { timeoutMs: 5000 })).toEqual({ isError: true, content: "unknown tool mcp_nowhere_echo: no MCP server offers it now" });
+  });
+
   test("an unknown or filtered-out tool is an error result", async () => {
     expect((await mcp.source("everything").call("mcp_everything_nope", {}, { timeoutMs: 1000 })).isError).toBe(true);
     const filtered = mcp.source("everything", { blacklist: ["echo"] });

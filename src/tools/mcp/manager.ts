@@ -110,8 +110,11 @@ export class McpManager {
     return this.configs.map((s) => s.name);
   }
 
-  /** The ToolSource of one server for one model. */
-  source(server: string, filter: McpToolFilter = {}): ToolSource & { ready(signal?: AbortSignal): Promise<void> } {
+  /**
+   * The ToolSource of one server for one model (`mcp:{server}`), or without `server` the source of
+   * every server's tools (`mcp`), through which templates and a model's `tools: [name]` reach them.
+   */
+  source(server?: string, filter: McpToolFilter = {}): ToolSource & { ready(signal?: AbortSignal): Promise<void> } {
     return new McpToolSource(this, server, filter);
   }
 
@@ -191,17 +194,17 @@ export class McpManager {
   }
 }
 
-/** One server's tools as one model sees them. */
+/** One server's tools as one model sees them, or (no server) every server's, unfiltered. */
 class McpToolSource implements ToolSource {
   readonly name: string;
   private cache: { version: number; tools: Tool[]; names: Set<string> } | undefined;
 
   constructor(
     private readonly manager: McpManager,
-    private readonly server: string,
+    private readonly server: string | undefined,
     private readonly filter: McpToolFilter,
   ) {
-    this.name = `mcp:${server}`;
+    this.name = server === undefined ? "mcp" : `mcp:${server}`;
   }
 
   private allowed(tool: string, exposed: string): boolean {
@@ -215,11 +218,13 @@ class McpToolSource implements ToolSource {
     const { version } = this.manager;
     if (this.cache?.version === version) return this.cache;
     const tools: Tool[] = [];
-    for (const tool of this.manager.connection(this.server)?.listTools() ?? []) {
-      const exposed = this.manager.exposedName(this.server, tool.name);
-      if (!exposed || !this.allowed(tool.name, exposed)) continue;
-      const { $schema: _ignored, ...parameters } = tool.inputSchema as Record<string, unknown>;
-      tools.push({ type: "function", function: { name: exposed, description: tool.description ?? tool.title ?? "", parameters } });
+    for (const server of this.server === undefined ? this.manager.serverNames : [this.server]) {
+      for (const tool of this.manager.connection(server)?.listTools() ?? []) {
+        const exposed = this.manager.exposedName(server, tool.name);
+        if (!exposed || !this.allowed(tool.name, exposed)) continue;
+        const { $schema: _ignored, ...parameters } = tool.inputSchema as Record<string, unknown>;
+        tools.push({ type: "function", function: { name: exposed, description: tool.description ?? tool.title ?? "", parameters } });
+      }
     }
     this.cache = { version, tools, names: new Set(tools.map((t) => t.function.name)) };
     return this.cache;
@@ -230,18 +235,19 @@ class McpToolSource implements ToolSource {
   }
 
   async call(name: string, args: Record<string, unknown>, options: ToolCallOptions): Promise<ToolResult> {
-    const connection = this.manager.connection(this.server);
-    if (!connection) return { isError: true, content: `MCP server '${this.server}' is disabled or not configured` };
-    // A server that went down since the tools were listed: the connection says so.
-    if (connection.state !== "ready") return connection.call(name, args, options, name);
+    options.signal?.throwIfAborted();
     const ref = this.manager.lookup(name);
-    if (!ref || ref.server !== this.server || !this.current().names.has(name)) {
-      return { isError: true, content: `unknown tool ${name}: MCP server '${this.server}' does not offer it` };
+    if (ref && (this.server === undefined || ref.server === this.server) && this.current().names.has(name)) {
+      return this.manager.connection(ref.server)!.call(ref.tool, args, options, name);
     }
-    return connection.call(ref.tool, args, options, name);
+    // Not callable now. A server that went down since the tools were listed says why.
+    const connection = this.server === undefined ? undefined : this.manager.connection(this.server);
+    if (connection && connection.state !== "ready") return connection.call(name, args, options, name);
+    if (this.server !== undefined && !connection) return { isError: true, content: `MCP server '${this.server}' is disabled or not configured` };
+    return { isError: true, content: `unknown tool ${name}: ${this.server === undefined ? "no MCP server" : `MCP server '${this.server}' does not`} offer${this.server === undefined ? "s" : ""} it now` };
   }
 
   ready(signal?: AbortSignal): Promise<void> {
-    return this.manager.ready([this.server], signal);
+    return this.manager.ready(this.server === undefined ? this.manager.serverNames : [this.server], signal);
   }
 }
