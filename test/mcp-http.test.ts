@@ -9,6 +9,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { parseMcpConfig } from "../src/config/mcp.ts";
 import { McpManager } from "../src/tools/mcp/manager.ts";
 import { startEverythingHttp, stopAllEverything, type EverythingHttp } from "./fakes/mcp-everything.ts";
+import { until } from "./fakes/until.ts";
 
 const STREAMABLE_PORT = 20660;
 const SSE_PORT = 20661;
@@ -16,13 +17,6 @@ const SSE_PORT = 20661;
 
 const config = (servers: Record<string, unknown>) => parseMcpConfig({ servers }, "test.yaml");
 
-async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await Bun.sleep(25);
-  }
-}
 
 describe("Streamable HTTP", () => {
   const mcp = new McpManager();

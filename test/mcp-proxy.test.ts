@@ -12,14 +12,8 @@ import { stringify } from "yaml";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { everythingStdio } from "./fakes/mcp-everything.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+import { until } from "./fakes/until.ts";
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await Bun.sleep(50);
-  }
-}
 
 const alive = (pid: number) => {
   try {

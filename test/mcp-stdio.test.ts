@@ -14,16 +14,10 @@ import { McpManager } from "../src/tools/mcp/manager.ts";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { EVERYTHING_JS, everythingStdio } from "./fakes/mcp-everything.ts";
 import { toolSourceConformance } from "./tools/conformance.ts";
+import { until } from "./fakes/until.ts";
 
 const config = (servers: Record<string, unknown>) => parseMcpConfig({ servers }, "test.yaml");
 
-async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await Bun.sleep(25);
-  }
-}
 
 /** Processes whose process group is `pgid` (from /proc). */
 function groupMembers(pgid: number): number[] {
