@@ -13,7 +13,7 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { ConfigError, loadConfig, maskSecrets } from "./src/config/load.ts";
-import { loadMcpConfig } from "./src/config/mcp.ts";
+import { loadMcpConfig, mcpConfigPath } from "./src/config/mcp.ts";
 import { watchConfig, watchDirs } from "./src/config/watch.ts";
 import { loadAugmented } from "./src/pipeline/augmented.ts";
 import { Runtime } from "./src/runtime.ts";
@@ -83,7 +83,7 @@ function main(argv: string[]): void {
   if (command === "check-config") {
     let models;
     try {
-      const mcp = loadMcpConfig({ path: loaded.config.mcp_config });
+      const mcp = loadMcpConfig(mcpConfigPath(loaded.config, loaded.path));
       console.error(`# ${mcp.path ?? "no MCP servers file"}: ${mcp.servers.length} MCP server(s), valid`);
       models = loadAugmented(loaded.config, loaded.path, process.env, new ToolRegistry([new BuiltinSource()]));
     } catch (err) {
@@ -125,7 +125,7 @@ function main(argv: string[]): void {
   const unwatch = loaded.path ? watchConfig(loaded.path, reload) : () => {};
   const unwatchDirs = watchDirs([runtime.state.models.modelsDir, runtime.state.models.skillsDir], reload);
   // Watched even before it exists (its directory must): adding conf/mcp/servers.yaml later takes effect.
-  const mcpPath = runtime.state.config.mcp_config;
+  const mcpPath = mcpConfigPath(runtime.state.config, runtime.state.configPath).path;
   const unwatchMcp = existsSync(dirname(mcpPath)) ? watchConfig(mcpPath, reload) : () => {};
   const stop = async () => {
     unwatch();

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
-import { loadMcpConfig, type McpConfig } from "./config/mcp.ts";
+import { loadMcpConfig, mcpConfigPath, type McpConfig } from "./config/mcp.ts";
 import type { Config } from "./config/schema.ts";
 import { loadAugmented, type AugmentedModels } from "./pipeline/augmented.ts";
 import { MemorySpliceStore, type SpliceStore } from "./pipeline/splice.ts";
@@ -129,7 +129,7 @@ export class Runtime {
     toolSources: readonly ToolSource[] = [],
   ) {
     const { config } = loaded;
-    this.mcpConfig = loadMcpConfig({ path: config.mcp_config, env: loadOptions.env });
+    this.mcpConfig = loadMcpConfig({ ...mcpConfigPath(config, loaded.path), env: loadOptions.env });
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
     this.services = { selector: this.selector, splices, extraSources: toolSources, env: loadOptions.env ?? process.env };
@@ -157,7 +157,7 @@ export class Runtime {
    */
   reload(): ReloadChanges {
     const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
-    const mcpConfig = loadMcpConfig({ path: loaded.config.mcp_config, env: this.loadOptions.env });
+    const mcpConfig = loadMcpConfig({ ...mcpConfigPath(loaded.config, loaded.path), env: this.loadOptions.env });
     const next = buildState(loaded, this.services);
     const before = this.state;
     this.selector.configure(loaded.config.selection);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
-import { loadMcpConfig } from "../src/config/mcp.ts";
+import { loadMcpConfig, mcpConfigPath } from "../src/config/mcp.ts";
 import { assignToolNames } from "../src/tools/mcp/names.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "llm-proxy-mcp-config-"));
@@ -118,18 +118,16 @@ servers:
     expect(failure(() => loadMcpConfig({ path, env: {} }))).toStartWith(`${path}: invalid YAML line 3, column 1: `);
   });
 
-  test("the default path may be missing (no servers); a path that was asked for may not", () => {
-    const cwd = process.cwd();
-    process.chdir(dir); // where there is no conf/mcp/servers.yaml
-    try {
-      expect(loadMcpConfig({ path: "conf/mcp/servers.yaml", env: {} })).toEqual({ servers: [], connect_concurrency: 4, path: undefined });
-    } finally {
-      process.chdir(cwd);
-    }
-    expect(failure(() => loadMcpConfig({ path: join(dir, "missing.yaml"), env: {} }))).toBe(`${join(dir, "missing.yaml")}: file not found (mcp_config / MCP_CONFIG)`);
+  test("the file beside the config may be missing (no servers); a path that was asked for may not", () => {
     const main = file("upstreams: []\n");
-    expect(loadConfig({ path: main, env: { MCP_CONFIG: "/etc/mcp.yaml" } }).config.mcp_config).toBe("/etc/mcp.yaml");
-    expect(loadConfig({ path: main, env: {} }).config.mcp_config).toBe("conf/mcp/servers.yaml");
+    const { config } = loadConfig({ path: main, env: {} });
+    expect(config.mcp_config).toBe("");
+    expect(mcpConfigPath(config, main)).toEqual({ path: join(dir, "mcp", "servers.yaml"), required: false });
+    expect(mcpConfigPath(config, undefined)).toEqual({ path: "conf/mcp/servers.yaml", required: false });
+    expect(loadMcpConfig(mcpConfigPath(config, main))).toEqual({ servers: [], connect_concurrency: 4, path: undefined });
+    const set = loadConfig({ path: main, env: { MCP_CONFIG: join(dir, "missing.yaml") } }).config;
+    expect(mcpConfigPath(set, main)).toEqual({ path: join(dir, "missing.yaml"), required: true });
+    expect(failure(() => loadMcpConfig(mcpConfigPath(set, main)))).toBe(`${join(dir, "missing.yaml")}: file not found (mcp_config / MCP_CONFIG)`);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * The MCP servers file (conf/mcp/servers.yaml; path from `mcp_config` in the main config or env
- * `MCP_CONFIG`): schema and loading, with `${VAR}` / `${VAR:-default}` in every string and the
+ * The MCP servers file (conf/mcp/servers.yaml: `mcp/servers.yaml` beside the main config file, or
+ * `mcp_config` in it, or env `MCP_CONFIG`): schema and loading, with `${VAR}` / `${VAR:-default}` in every string and the
  * same error lines as the main config ("file: key.path: expected X, found Y").
  *
  * ```yaml
@@ -18,10 +18,11 @@
  * `env: {BUN_BE_BUN: "1"}` it runs a JavaScript server where neither node, npx nor bun is installed.
  */
 import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Type as T, type Static } from "@sinclair/typebox";
 import { checkSchema, ConfigError, readDocument } from "./load.ts";
 import { interpolate, InterpolationError } from "./interpolate.ts";
-import { DEFAULT_MCP_CONFIG_PATH } from "./schema.ts";
+import type { Config } from "./schema.ts";
 
 const ServerSchema = T.Object(
   {
@@ -92,20 +93,30 @@ function resolveServer(name: string, raw: Static<typeof ServerSchema>, label: st
   return { ...rest, name, type, connect_timeout_ms: connect_timeout_ms ?? (type === "stdio" ? 30_000 : 10_000) };
 }
 
+/**
+ * Where the MCP servers file of `config` is: `mcp_config`, else `mcp/servers.yaml` beside the config
+ * file read (`conf/mcp/servers.yaml` on embedded defaults). Only a file set in `mcp_config` must exist.
+ */
+export function mcpConfigPath(config: Config, configPath: string | undefined): { path: string; required: boolean } {
+  if (config.mcp_config) return { path: config.mcp_config, required: true };
+  return { path: join(configPath ? dirname(configPath) : "conf", "mcp", "servers.yaml"), required: false };
+}
+
 export interface LoadMcpOptions {
-  /** The file; a missing file is an error unless it is the default path. */
   path: string;
+  /** When false, a missing file means no servers. */
+  required?: boolean;
   env?: Record<string, string | undefined>;
 }
 
 /**
- * Reads, interpolates and validates the MCP servers file. A missing default file means no servers.
+ * Reads, interpolates and validates the MCP servers file.
  * @throws ConfigError with one line per problem, each "file: key.path: expected X, found Y"
  */
 export function loadMcpConfig(options: LoadMcpOptions): McpConfig {
   const { path } = options;
   if (!existsSync(path)) {
-    if (path === DEFAULT_MCP_CONFIG_PATH) return { servers: [], connect_concurrency: 4, path: undefined };
+    if (!options.required) return { servers: [], connect_concurrency: 4, path: undefined };
     throw new ConfigError(`${path}: file not found (mcp_config / MCP_CONFIG)`);
   }
   return { ...parseMcpConfig(readDocument(path), path, options.env), path };

@@ -6,9 +6,6 @@
  */
 import { Type as T, type Static } from "@sinclair/typebox";
 
-/** Where the MCP servers file is looked for; a missing file at this path means no servers. */
-export const DEFAULT_MCP_CONFIG_PATH = "conf/mcp/servers.yaml";
-
 const Strings = T.Array(T.String(), { default: [] });
 
 export const UpstreamSchema = T.Object(
@@ -125,8 +122,8 @@ export const ConfigSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
     data_dir: T.String({ default: "./data" }),
-    /** The MCP servers file (docs/mcp.md; env MCP_CONFIG); the default path may be absent. */
-    mcp_config: T.String({ default: DEFAULT_MCP_CONFIG_PATH }),
+    /** The MCP servers file (docs/mcp.md; env MCP_CONFIG); empty: mcp/servers.yaml beside the config file, which may be absent. */
+    mcp_config: T.String({ default: "" }),
     log: T.Object(
       {
         /** Record one row per request in SQLite. */
