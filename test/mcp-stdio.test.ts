@@ -259,6 +259,23 @@ describe("process lifecycle", () => {
     expect(mcp.connection("crashing")!.state).not.toBe("ready");
   });
 
+  test("servers connect with bounded concurrency (connect_concurrency)", async () => {
+    const mcp = manager();
+    const silent = { command: "sleep", args: ["60"], connect_timeout_ms: 400 };
+    mcp.configure(parseMcpConfig({ connect_concurrency: 1, servers: { a: silent, b: silent } }, "test.yaml"));
+    const running = () => ["a", "b"].filter((n) => mcp.connection(n)!.status().pid !== null).length;
+    // The second is spawned only after the first attempt's connect timeout: never two at once.
+    let most = 0;
+    let done = false;
+    void mcp.ready(["a", "b"]).then(() => (done = true));
+    while (!done) {
+      most = Math.max(most, running());
+      await Bun.sleep(10);
+    }
+    expect(most).toBe(1);
+    expect(mcp.health()).toMatchObject({ a: { state: "down" }, b: { state: "down" } });
+  });
+
   test("a command that does not exist is reported, not thrown", async () => {
     const mcp = manager();
     mcp.configure(config({ missing: { command: "/nonexistent/mcp-server" } }));
