@@ -210,7 +210,7 @@ export class McpConnection {
         onprogress: (p) => options.onProgress?.(`${p.message ?? label}${p.total ? ` (${p.progress}/${p.total})` : ` (${p.progress})`}`),
       });
       this.lastOkAt = Date.now();
-      return toToolResult(result as Parameters<typeof toToolResult>[0]);
+      return toToolResult(result);
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (isSessionLost(error) && !renewed) {

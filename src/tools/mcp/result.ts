@@ -38,8 +38,9 @@ function blockText(block: ContentBlock): string {
   }
 }
 
-/** The text the model sees for one call's result. */
-export function toToolResult(result: CallToolResult): ToolResult {
+/** The text the model sees for one call's result (`toolResult`: the form of protocol 2024-10-07 servers). */
+export function toToolResult(result: CallToolResult | { toolResult: unknown }): ToolResult {
+  if ("toolResult" in result) return { content: typeof result.toolResult === "string" ? result.toolResult : JSON.stringify(result.toolResult) };
   const content =
     result.structuredContent !== undefined
       ? JSON.stringify(result.structuredContent)
