@@ -8,6 +8,8 @@
  *   transport (the server's own time plus the transport: the floor), our McpToolSource.call
  *   (argument validation, name lookup, result conversion, stats) and runTool (the tool loop's and
  *   templates' entry: timeout and signal bounds). The differences are what the proxy adds per call;
+ * - the same call through the tool loop: an augmented model, a fake LLM that calls get-sum and then
+ *   answers, the loop's own timing of the call (request log) against the bare client;
  * - memory per connected stdio server: the server process's RSS and the proxy's own RSS growth
  *   per connection.
  *
@@ -24,7 +26,10 @@ import { parseMcpConfig } from "../src/config/mcp.ts";
 import { McpManager } from "../src/tools/mcp/manager.ts";
 import { BunStdioTransport } from "../src/tools/mcp/stdio.ts";
 import { runTool } from "../src/tools/registry.ts";
+import { stringify } from "yaml";
 import { EVERYTHING_JS, everythingStdio, startEverythingHttp, stopAllEverything } from "../test/fakes/mcp-everything.ts";
+import { FakeOpenAIUpstream } from "../test/fakes/openai-upstream.ts";
+import { startProxy } from "../test/fakes/proxy.ts";
 
 const { values: opts } = parseArgs({ options: { runs: { type: "string", default: "10" }, calls: { type: "string", default: "300" } } });
 const RUNS = Number(opts.runs);
@@ -33,6 +38,7 @@ const CALLS = Number(opts.calls);
 const SSE_PORT = 20663;
 const HTTP_PORT = 20664;
 const WARMUP = 30;
+const MEMORY_SERVERS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"];
 
 const quiet = <T>(fn: () => Promise<T>): Promise<T> => {
   // The proxy logs every connect; a benchmark table should not drown in them.
@@ -45,7 +51,8 @@ function percentile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
-const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1);
+const fmt = (ms: number) => ms.toFixed(Math.abs(ms) < 10 ? 2 : 1);
+const signed = (ms: number) => `${ms >= 0 ? "+" : ""}${fmt(ms)}`;
 const table = (head: string[], rows: string[][]) =>
   [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 
@@ -80,6 +87,7 @@ await startEverythingHttp("streamableHttp", HTTP_PORT);
 const loadBefore = loadavg()[0]!;
 
 const connectRows: string[][] = [];
+const bareCalls = new Map<Kind, number[]>();
 const callRows: string[][] = [];
 for (const kind of ["stdio", "sse", "streamablehttp"] as Kind[]) {
   const connects: number[] = [];
@@ -97,6 +105,7 @@ for (const kind of ["stdio", "sse", "streamablehttp"] as Kind[]) {
   const client = new Client({ name: "bench", version: "1" });
   await quiet(() => client.connect(bareTransport(kind)));
   const bare = await timeCalls((i) => client.callTool({ name: "get-sum", arguments: { a: i, b: 1 } }));
+  bareCalls.set(kind, bare);
   await client.close();
 
   const mcp = new McpManager();
@@ -113,25 +122,70 @@ for (const kind of ["stdio", "sse", "streamablehttp"] as Kind[]) {
     const p95 = percentile(ms, 0.95);
     const base50 = percentile(bare, 0.5);
     const base95 = percentile(bare, 0.95);
-    callRows.push([kind, name, fmt(p50), fmt(p95), ms === bare ? "" : `${p50 - base50 >= 0 ? "+" : ""}${fmt(p50 - base50)}`, ms === bare ? "" : `${p95 - base95 >= 0 ? "+" : ""}${fmt(p95 - base95)}`]);
+    callRows.push([kind, name, fmt(p50), fmt(p95), ms === bare ? "" : signed(p50 - base50), ms === bare ? "" : signed(p95 - base95)]);
   }
 }
 
-// Memory: four stdio servers connected at once.
+// Through the tool loop: an augmented model per transport, a fake LLM that calls get-sum once and
+// then answers; the loop's own timing of each call (request log `proxy_tool_calls[].ms`).
+const upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
+const files: Record<string, string> = { "mcp/servers.yaml": stringify({ servers }) };
+for (const kind of Object.keys(servers)) files[`models/${kind}.yml`] = stringify({ name: `bench/${kind}`, upstream_model: "fake/fake-model", mcp_servers: [kind], include_global_skills: false });
+const proxy = await quiet(async () => {
+  const p = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }], selection: { mode: "off" }, log: { flush_interval_ms: 50 } }, {}, files);
+  await p.runtime.mcp.ready(Object.keys(servers));
+  return p;
+});
+const loopRows: string[][] = [];
+for (const kind of Object.keys(servers) as Kind[]) {
+  const request = async (i: number) => {
+    upstream.script.push({ toolCalls: [{ name: `mcp_${kind}_get-sum`, arguments: { a: i, b: 1 } }] }, { content: "ok" });
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: `bench/${kind}`, messages: [{ role: "user", content: "sum" }] }) });
+    await res.arrayBuffer();
+    upstream.requests.length = 0;
+  };
+  const firstRow = proxy.rows().length;
+  const wall = await timeCalls(request);
+  const rows = proxy.rows().slice(firstRow + WARMUP);
+  const loopMs = rows.map((r) => (JSON.parse(r.proxy_tool_calls as unknown as string) as { ms: number }[])[0]!.ms);
+  const bare = bareCalls.get(kind)!;
+  loopRows.push([
+    kind, fmt(percentile(bare, 0.5)), fmt(percentile(bare, 0.95)), fmt(percentile(loopMs, 0.5)), fmt(percentile(loopMs, 0.95)),
+    signed(percentile(loopMs, 0.5) - percentile(bare, 0.5)), signed(percentile(loopMs, 0.95) - percentile(bare, 0.95)), fmt(percentile(wall, 0.5)),
+  ]);
+}
+await proxy.runtime.mcp.close();
+proxy.stop();
+upstream.stop();
+
+// Memory: eight stdio servers connected at once (more servers: less RSS noise per server).
 Bun.gc(true);
 const selfBefore = rssMiB("self");
 const heapBefore = process.memoryUsage().heapUsed / 2 ** 20;
 const mcp = new McpManager();
 await quiet(async () => {
-  mcp.configure(parseMcpConfig({ servers: Object.fromEntries([1, 2, 3, 4].map((i) => [`m${i}`, everythingStdio()])) }, "bench"));
-  await mcp.ready(["m1", "m2", "m3", "m4"]);
+  mcp.configure(parseMcpConfig({ servers: Object.fromEntries(MEMORY_SERVERS.map((name) => [name, everythingStdio()])) }, "bench"));
+  await mcp.ready(MEMORY_SERVERS);
 });
 await Bun.sleep(500);
 Bun.gc(true);
 const selfAfter = rssMiB("self");
 const heapAfter = process.memoryUsage().heapUsed / 2 ** 20;
-const childRss = ["m1", "m2", "m3", "m4"].map((n) => rssMiB(mcp.connection(n)!.status().pid!));
+const childRss = MEMORY_SERVERS.map((n) => rssMiB(mcp.connection(n)!.status().pid!));
 await mcp.close();
+
+// The same server under Node, when it is installed (what `npx` would run).
+let nodeRss: number | undefined;
+if (Bun.which("node")) {
+  const viaNode = new McpManager();
+  await quiet(async () => {
+    viaNode.configure(parseMcpConfig({ servers: Object.fromEntries(MEMORY_SERVERS.map((name) => [name, { command: "node", args: [EVERYTHING_JS, "stdio"] }])) }, "bench"));
+    await viaNode.ready(MEMORY_SERVERS);
+  });
+  await Bun.sleep(500);
+  nodeRss = percentile(MEMORY_SERVERS.map((n) => rssMiB(viaNode.connection(n)!.status().pid!)), 0.5);
+  await viaNode.close();
+}
 await stopAllEverything();
 
 console.log(`MCP benchmark: ${RUNS} connects and ${CALLS} calls (after ${WARMUP} warm-up) per transport; load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after\n`);
@@ -139,10 +193,12 @@ console.log("Connect (start + initialize + tools/list), ms\n");
 console.log(table(["transport", "median", "min", "max"], connectRows));
 console.log("\nTool call get-sum, sequential, ms (added: over the bare SDK client on the same transport)\n");
 console.log(table(["transport", "path", "p50", "p95", "added p50", "added p95"], callRows));
-console.log("\nMemory per connected stdio server (server-everything under Bun), MiB\n");
+console.log("\nThrough the tool loop: one get-sum call per chat request (fake LLM), ms; the loop's own timing of the call against the bare SDK client\n");
+console.log(table(["transport", "bare p50", "bare p95", "loop p50", "loop p95", "added p50", "added p95", "whole request p50 (2 LLM calls + tool)"], loopRows));
+console.log("\nMemory per connected stdio server (server-everything), MiB\n");
 console.log(
   table(
-    ["server process RSS (median of 4)", "proxy JS heap growth per server", "proxy RSS growth per server"],
-    [[fmt(percentile(childRss, 0.5)), fmt((heapAfter - heapBefore) / 4), fmt((selfAfter - selfBefore) / 4)]],
+    ["server process RSS under Bun (median of 8)", "under Node", "proxy JS heap growth per server", "proxy RSS growth per server"],
+    [[fmt(percentile(childRss, 0.5)), nodeRss === undefined ? "no node" : fmt(nodeRss), fmt((heapAfter - heapBefore) / MEMORY_SERVERS.length), fmt((selfAfter - selfBefore) / MEMORY_SERVERS.length)]],
   ),
 );

@@ -52,6 +52,7 @@ interface Services {
   splices: SpliceStore;
   extraSources: readonly ToolSource[];
   env: Record<string, string | undefined>;
+  mcp: McpManager;
 }
 
 /**
@@ -72,9 +73,10 @@ function withModelSelection(config: Config, models: AugmentedModels): Config {
 }
 
 /** @throws ConfigError for a bad model or skill file */
-function buildState(loaded: LoadedConfig, services: Services): RuntimeState {
-  const tools = new ToolRegistry([new BuiltinSource(), ...services.extraSources]);
-  const models = loadAugmented(loaded.config, loaded.path, services.env, tools);
+function buildState(loaded: LoadedConfig, services: Services, mcpConfig: McpConfig): RuntimeState {
+  // Every MCP server's tools by name, for templates and a model's `tools` list; `mcp_servers` adds per-model sources.
+  const tools = new ToolRegistry([new BuiltinSource(), services.mcp.source(), ...services.extraSources]);
+  const models = loadAugmented(loaded.config, loaded.path, services.env, tools, { manager: services.mcp, servers: mcpConfig.servers.map((s) => s.name) });
   const config = withModelSelection(loaded.config, models);
   return {
     config,
@@ -110,9 +112,8 @@ export class Runtime {
   readonly selector: ToolSelector;
   /** MCP servers: connections and child processes, kept across reloads (docs/mcp.md). */
   readonly mcp = new McpManager();
-  /** The MCP servers file in use, and what the last reload changed in it. */
+  /** The MCP servers file in use. */
   mcpConfig: McpConfig;
-  lastMcpReload: McpReloadSummary | undefined;
   readonly startedAt = Date.now();
   private readonly services: Services;
 
@@ -132,9 +133,9 @@ export class Runtime {
     this.mcpConfig = loadMcpConfig({ ...mcpConfigPath(config, loaded.path), env: loadOptions.env });
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
-    this.services = { selector: this.selector, splices, extraSources: toolSources, env: loadOptions.env ?? process.env };
+    this.services = { selector: this.selector, splices, extraSources: toolSources, env: loadOptions.env ?? process.env, mcp: this.mcp };
     try {
-      this.state = buildState(loaded, this.services);
+      this.state = buildState(loaded, this.services, this.mcpConfig);
     } catch (err) {
       this.selector.close();
       throw err;
@@ -158,17 +159,17 @@ export class Runtime {
   reload(): ReloadChanges {
     const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
     const mcpConfig = loadMcpConfig({ ...mcpConfigPath(loaded.config, loaded.path), env: this.loadOptions.env });
-    const next = buildState(loaded, this.services);
+    const next = buildState(loaded, this.services, mcpConfig);
     const before = this.state;
     this.selector.configure(loaded.config.selection);
     this.state = next;
     this.mcpConfig = mcpConfig;
-    this.lastMcpReload = this.mcp.configure(mcpConfig);
-    const { added, removed, changed } = this.lastMcpReload;
+    const mcpChanges = this.mcp.configure(mcpConfig);
+    const { added, removed, changed } = mcpChanges;
     if (added.length + removed.length + changed.length > 0) {
       console.log(`llm-proxy: mcp servers reloaded: added [${added.join(", ")}], removed [${removed.join(", ")}], changed [${changed.join(", ")}]`);
     }
-    return { config: JSON.stringify(before.config) !== JSON.stringify(next.config), models: diffModels(before.models, next.models), mcp_servers: this.lastMcpReload };
+    return { config: JSON.stringify(before.config) !== JSON.stringify(next.config), models: diffModels(before.models, next.models), mcp_servers: mcpChanges };
   }
 
   /** Stops the services; resolves once MCP server processes have exited (their SIGTERM goes out at once). */

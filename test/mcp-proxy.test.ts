@@ -86,8 +86,7 @@ describe("in process", () => {
     const { servers } = await admin();
     const pid = servers.find((s) => s.name === "everything")!.pid!;
     writeServers({ everything: everythingStdio(), second: { ...everythingStdio(), description: "a second copy" } });
-    proxy.runtime.reload();
-    expect(proxy.runtime.lastMcpReload).toEqual({ added: ["second"], removed: ["dead"], changed: [], unchanged: ["everything"] });
+    expect(proxy.runtime.reload().mcp_servers).toEqual({ added: ["second"], removed: ["dead"], changed: [], unchanged: ["everything"] });
     await proxy.runtime.mcp.ready(["second"]);
     const after = (await admin()).servers;
     expect(after.map((s) => s.name)).toEqual(["everything", "second"]);
@@ -96,8 +95,7 @@ describe("in process", () => {
     const secondPid = after.find((s) => s.name === "second")!.pid!;
 
     writeServers({ everything: { ...everythingStdio(), timeout_ms: 1234 } });
-    proxy.runtime.reload();
-    expect(proxy.runtime.lastMcpReload).toEqual({ added: [], removed: ["second"], changed: ["everything"], unchanged: [] });
+    expect(proxy.runtime.reload().mcp_servers).toEqual({ added: [], removed: ["second"], changed: ["everything"], unchanged: [] });
     await until(() => !alive(secondPid) && !alive(pid));
     await proxy.runtime.mcp.ready(["everything"]);
     const final = (await admin()).servers;

@@ -19,6 +19,16 @@ const ToolDefinition = T.Object(
 
 const InlineSkill = T.Object({ name: T.String({ minLength: 1 }), description: T.String({ default: "" }), content: T.String({ minLength: 1 }) }, { additionalProperties: false });
 
+const McpToolFilterSchema = T.Object(
+  {
+    /** Only tools matching one of these globs (the server's tool name or the mcp_... name); applied first. */
+    whitelist: T.Optional(T.Array(T.String())),
+    /** Tools matching one of these are removed. */
+    blacklist: T.Optional(T.Array(T.String())),
+  },
+  { additionalProperties: false },
+);
+
 export const StatusMode = T.Union([T.Literal("off"), T.Literal("chunks"), T.Literal("thinking")]);
 
 export const ModelFileSchema = T.Object(
@@ -46,6 +56,9 @@ export const ModelFileSchema = T.Object(
     params: T.Record(T.String(), T.Unknown(), { default: {} }),
     /** Tool-selection overrides for this model (docs/tool-selection.md). */
     selection: T.Optional(SelectionOverrideSchema),
+    /** MCP servers whose tools the model is offered (docs/mcp.md): names, or name -> tool-name globs. */
+    // No default: TypeBox would merge a map into a default [] (Object.assign onto an array).
+    mcp_servers: T.Optional(T.Union([T.Array(T.String({ minLength: 1 })), T.Record(T.String(), T.Union([T.Null(), McpToolFilterSchema]))])),
   },
   { additionalProperties: false },
 );

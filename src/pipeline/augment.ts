@@ -69,6 +69,7 @@ export const augment: ChatStage = {
     const conversation = conversationOf(exchange, request);
     const restored = restoreTurns(state.splices, spliceScope(model.name, conversation), request.messages);
     const clientTools = request.tools ?? [];
+    await model.mcpReady(exchange.signal);
     const tools = model.toolSet(state.tools).without(new Set(clientTools.map((t) => t.function?.name)));
     const messages = mergeSystemPrompt(restored ?? request.messages, await renderPrompt(ctx, model));
     const next: ChatCompletionRequest = { ...request, messages };

@@ -12,6 +12,7 @@ import type { Tool } from "../protocol/openai.ts";
 import { ToolSet, type OwnedTool, type ToolRegistry } from "../tools/registry.ts";
 import { readSkillDir, SkillSource, skillsPrompt, type Skill } from "../tools/skills.ts";
 import { parseTemplates, TemplateSyntaxError, type TemplatePart } from "../tools/templates.ts";
+import type { McpManager, McpSource } from "../tools/mcp/manager.ts";
 
 export class AugmentedModel {
   /** The system prompt (model's prompt, then skills) split into text and template calls. */
@@ -23,6 +24,8 @@ export class AugmentedModel {
   constructor(
     readonly config: ModelFile,
     skills: Skill[],
+    /** One source per server of the model's `mcp_servers`, with its whitelist/blacklist. */
+    readonly mcpSources: McpSource[] = [],
   ) {
     this.skills = skills;
     let prompt: TemplatePart[];
@@ -54,8 +57,8 @@ export class AugmentedModel {
 
   /**
    * The proxy-owned tools this model is offered now: its `tools` entries that a source owns (a
-   * source that is down lists none), plus `load_skill`. A definition written in the model file
-   * replaces the source's.
+   * source that is down lists none), plus `load_skill`, plus the tools of its `mcp_servers` (a
+   * server that is down has none). A definition written in the model file replaces the source's.
    */
   toolSet(registry: ToolRegistry): ToolSet {
     const entries: OwnedTool[] = [];
@@ -66,7 +69,16 @@ export class AugmentedModel {
       entries.push(typeof entry === "string" ? owned : { source: owned.source, tool: entry as Tool });
     }
     if (this.skillSource) entries.push({ source: this.skillSource, tool: this.skillSource.list()[0]! });
+    for (const source of this.mcpSources) for (const tool of source.list()) entries.push({ source, tool });
     return new ToolSet(entries);
+  }
+
+  /**
+   * Waits for the first connect attempt of this model's MCP servers (bounded by their
+   * connect_timeout_ms), so a request right after start-up is offered their tools; immediate later.
+   */
+  async mcpReady(signal?: AbortSignal): Promise<void> {
+    await Promise.all(this.mcpSources.map((s) => s.ready(signal)));
   }
 
   /** A tool a template may call: this model's own first, then any registered source's. */
@@ -110,9 +122,17 @@ function modelSkillDir(skillsDir: string, model: ModelFile): string {
  * Reads the model files and skills of `config` and builds the models. Tool names no source owns are
  * reported on stderr (a source may come up later), not refused.
  * @param configPath the config file read (directories default to its siblings)
- * @throws ConfigError for a malformed model or skill file, a template syntax error, an unknown skill name
+ * @param mcp the MCP servers a model's `mcp_servers` may name (none when absent)
+ * @throws ConfigError for a malformed model or skill file, a template syntax error, an unknown skill
+ *   or MCP server name
  */
-export function loadAugmented(config: Config, configPath: string | undefined, env: Record<string, string | undefined>, registry: ToolRegistry): AugmentedModels {
+export function loadAugmented(
+  config: Config,
+  configPath: string | undefined,
+  env: Record<string, string | undefined>,
+  registry: ToolRegistry,
+  mcp?: { manager: McpManager; servers: readonly string[] },
+): AugmentedModels {
   const dirs = augmentDirs(config, configPath);
   const files = readModelFiles(dirs.modelsDir, env);
   const global = readSkillDir(dirs.skillsDir);
@@ -134,7 +154,14 @@ export function loadAugmented(config: Config, configPath: string | undefined, en
       const name = typeof entry === "string" ? entry : entry.function.name;
       if (!registry.find(name)) console.error(`llm-proxy: ${file.file}: tools[${i}]: no tool source has a tool named "${name}" now; the model is offered it once one does`);
     }
-    return new AugmentedModel(file, [...skills.values()]);
+    const spec = file.mcp_servers ?? [];
+    for (const name of Array.isArray(spec) ? spec : Object.keys(spec)) {
+      if (!mcp?.servers.includes(name)) {
+        const known = mcp?.servers.length ? mcp.servers.join(", ") : "none";
+        throw new ConfigError(`${file.file}: mcp_servers: expected the name of a server in the MCP servers file (${known}), found "${name}"`);
+      }
+    }
+    return new AugmentedModel(file, [...skills.values()], mcp ? mcp.manager.sources(spec) : []);
   });
   return new AugmentedModels(models, dirs);
 }

@@ -137,7 +137,7 @@ class Loop {
    * @returns their `tool` messages, in call order
    * @throws the abort reason when the client goes away
    */
-  async execute(calls: ToolCall[], status: (event: StatusEvent, tool: string | null) => void): Promise<ChatMessage[]> {
+  async execute(calls: ToolCall[], status: (event: StatusEvent, tool: string | null, progress?: string) => void): Promise<ChatMessage[]> {
     this.toolRounds++;
     const started = performance.now();
     const timeoutMs = this.plan.model.config.tool_timeout_ms;
@@ -150,7 +150,7 @@ class Loop {
         const args = parseToolArguments(call.function.arguments);
         const owned = this.plan.tools.get(name)!;
         const result = args
-          ? await runTool(owned.source, name, args, { signal: this.signal, timeoutMs })
+          ? await runTool(owned.source, name, args, { signal: this.signal, timeoutMs, onProgress: (progress) => status("executing_tool", name, progress) })
           : { content: JSON.stringify({ error: `the arguments of ${name} are not a JSON object` }), isError: true };
         const ms = round2(performance.now() - began);
         const run: ToolRun = { name, ms, ok: !result.isError };
@@ -343,9 +343,11 @@ async function runStream(loop: Loop, first: UpstreamReply): Promise<Response> {
         }
         send({ id, object: "chat.completion.chunk", created, model: loop.model, choices: [{ index: 0, delta, finish_reason: finishReason }] });
       };
-      const status = (event: StatusEvent, tool: string | null) => {
-        if (mode === "chunks") send({ id, object: "chat.completion.chunk", created, model: loop.model, choices: [], proxy_status: { type: "tool_execution", status: event, tool_name: tool } });
-        else if (mode === "thinking") sendDelta({ reasoning_content: THINKING_TEXT[event](tool) });
+      // `progress`: what a long tool reports while it runs (MCP progress notifications).
+      const status = (event: StatusEvent, tool: string | null, progress?: string) => {
+        if (mode === "chunks") {
+          send({ id, object: "chat.completion.chunk", created, model: loop.model, choices: [], proxy_status: { type: "tool_execution", status: event, tool_name: tool, ...(progress ? { progress } : {}) } });
+        } else if (mode === "thinking") sendDelta({ reasoning_content: progress ? `${progress}…\n` : THINKING_TEXT[event](tool) });
       };
       const end = () => {
         if (closed) return;

@@ -28,6 +28,9 @@ export interface McpToolFilter {
 /** The `mcp_servers` key of a model file: server names (all tools), or name -> filter. */
 export type McpServersSpec = string[] | Record<string, McpToolFilter | null | undefined>;
 
+/** A ToolSource over MCP servers that can also wait for their first connect (McpManager.ready). */
+export type McpSource = ToolSource & { ready(signal?: AbortSignal): Promise<void> };
+
 /** What changed on `configure`. */
 export interface McpReloadSummary {
   added: string[];
@@ -114,12 +117,12 @@ export class McpManager {
    * The ToolSource of one server for one model (`mcp:{server}`), or without `server` the source of
    * every server's tools (`mcp`), through which templates and a model's `tools: [name]` reach them.
    */
-  source(server?: string, filter: McpToolFilter = {}): ToolSource & { ready(signal?: AbortSignal): Promise<void> } {
+  source(server?: string, filter: McpToolFilter = {}): McpSource {
     return new McpToolSource(this, server, filter);
   }
 
   /** One source per server of a model's `mcp_servers`. */
-  sources(spec: McpServersSpec): ToolSource[] {
+  sources(spec: McpServersSpec): McpSource[] {
     const entries: [string, McpToolFilter | null | undefined][] = Array.isArray(spec) ? spec.map((name) => [name, undefined]) : Object.entries(spec);
     return entries.map(([name, filter]) => this.source(name, filter ?? {}));
   }
