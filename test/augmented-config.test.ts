@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setSystemTime, test } from "bun:
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { ConfigError, loadConfig } from "../src/config/load.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { readModelFiles } from "../src/config/models.ts";
 import { mergeSystemPrompt } from "../src/pipeline/augment.ts";
 import { loadAugmented } from "../src/pipeline/augmented.ts";
@@ -17,6 +17,7 @@ import { ToolRegistry } from "../src/tools/registry.ts";
 import { Runtime } from "../src/runtime.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { readSkillDir } from "../src/tools/skills.ts";
+import { configErrorOf } from "./fakes/config-error.ts";
 
 let root: string;
 let n = 0;
@@ -40,15 +41,6 @@ function load(dir: string, env: Record<string, string> = {}) {
   return loadAugmented(loaded.config, loaded.path, env, new ToolRegistry([new BuiltinSource()]));
 }
 
-const errorOf = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a ConfigError");
-};
 
 describe("model files", () => {
   test("defaults, ${ENV} interpolation, models/ beside the config file", () => {
@@ -75,19 +67,19 @@ describe("model files", () => {
     ];
     for (const [text, message] of cases) {
       const dir = conf({ "models/m.yml": text });
-      const error = errorOf(() => load(dir));
+      const error = configErrorOf(() => load(dir));
       expect(error).toStartWith(join(dir, "models/m.yml"));
       expect(error).toContain(message);
     }
   });
 
   test("two files with one name, a broken template, an unknown skill and a name leaving the skills directory are refused", () => {
-    expect(errorOf(() => load(conf({ "models/a.yml": "name: same\n", "models/b.yml": "name: same\n" })))).toContain("b.yml: name: expected a model name no other file uses, found \"same\" (also in");
-    expect(errorOf(() => load(conf({ "models/a.yml": "name: a\nsystem_prompt: 'Now {{get_current_time(timezone=Berlin)}}'\n" })))).toContain(
+    expect(configErrorOf(() => load(conf({ "models/a.yml": "name: same\n", "models/b.yml": "name: same\n" })))).toContain("b.yml: name: expected a model name no other file uses, found \"same\" (also in");
+    expect(configErrorOf(() => load(conf({ "models/a.yml": "name: a\nsystem_prompt: 'Now {{get_current_time(timezone=Berlin)}}'\n" })))).toContain(
       'a.yml: system_prompt: template at offset 32: expected a string, number, true, false or null, found "Berlin)}}"',
     );
-    expect(errorOf(() => load(conf({ "models/a.yml": "name: a\nskills: [nope]\n" })))).toContain("a.yml: skills[0]: expected the name of a skill in");
-    expect(errorOf(() => load(conf({ "models/a.yml": "name: ../../etc\n" })))).toContain("name: expected a name that stays inside the skills directory");
+    expect(configErrorOf(() => load(conf({ "models/a.yml": "name: a\nskills: [nope]\n" })))).toContain("a.yml: skills[0]: expected the name of a skill in");
+    expect(configErrorOf(() => load(conf({ "models/a.yml": "name: ../../etc\n" })))).toContain("name: expected a name that stays inside the skills directory");
   });
 
   test("MODELS_CONFIG_DIR overrides models_dir; a missing directory has no models", () => {
@@ -136,9 +128,9 @@ describe("skills", () => {
 
   test("two skills of one name in a directory, and malformed front matter, are refused", () => {
     const dup = conf({ "skills/a.md": "---\nname: same\n---\nx\n", "skills/b.md": "---\nname: same\n---\ny\n" });
-    expect(errorOf(() => readSkillDir(join(dup, "skills")))).toContain('skill name "same" is also used by');
+    expect(configErrorOf(() => readSkillDir(join(dup, "skills")))).toContain('skill name "same" is also used by');
     const bad = conf({ "skills/a.md": "---\nname: [\n---\nx\n" });
-    expect(errorOf(() => readSkillDir(join(bad, "skills")))).toContain("a.md: invalid YAML front matter");
+    expect(configErrorOf(() => readSkillDir(join(bad, "skills")))).toContain("a.md: invalid YAML front matter");
   });
 });
 

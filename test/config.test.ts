@@ -7,7 +7,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig, maskSecrets, type LoadOptions } from "../src/config/load.ts";
+import { loadConfig, maskSecrets, type LoadOptions } from "../src/config/load.ts";
+import { configErrorOf } from "./fakes/config-error.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "llm-proxy-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,23 +23,13 @@ function file(text: string): string {
 
 const load = (text: string, env: Record<string, string> = {}, extra: Omit<LoadOptions, "path" | "env"> = {}) => loadConfig({ path: file(text), env, ...extra }).config;
 
-/** The ConfigError message `fn` throws. */
-function failure(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 const ONE_UPSTREAM = "upstreams:\n  - name: local\n    base_url: http://127.0.0.1:8000/v1\n";
 
 describe("errors name the file, key path, expectation and value", () => {
   test("invalid YAML gives file, line and column", () => {
     const path = file("server:\n  port: [1\n");
-    const message = failure(() => loadConfig({ path, env: {} }));
+    const message = configErrorOf(() => loadConfig({ path, env: {} }));
     expect(message).toStartWith(`${path}: invalid YAML line 3, column 1: `);
     expect(message).not.toContain("at line");
   });
@@ -47,7 +38,7 @@ describe("errors name the file, key path, expectation and value", () => {
     const path = file(
       ["server:", "  port: eighty", "  prot: 1", "upstreams:", "  - name: a", "    base_url: ftp://x", "    timeout_ms: soon", "  - name: b"].join("\n"),
     );
-    const lines = failure(() => loadConfig({ path, env: {} })).split("\n");
+    const lines = configErrorOf(() => loadConfig({ path, env: {} })).split("\n");
     expect(lines).toContain(`${path}: server.port: expected integer, found "eighty"`);
     expect(lines).toContain(`${path}: server.prot: unexpected property, found 1`);
     expect(lines).toContain(`${path}: upstreams[0].base_url: expected string to match '^https?://', found "ftp://x"`);
@@ -57,18 +48,18 @@ describe("errors name the file, key path, expectation and value", () => {
 
   test("a document that is not a mapping", () => {
     const path = file("- just\n- a list\n");
-    expect(failure(() => loadConfig({ path, env: {} }))).toBe(`${path}: (root): expected a mapping of settings, found ["just","a list"]`);
+    expect(configErrorOf(() => loadConfig({ path, env: {} }))).toBe(`${path}: (root): expected a mapping of settings, found ["just","a list"]`);
   });
 
   test("duplicate upstream names", () => {
     const path = file(`${ONE_UPSTREAM}  - name: local\n    base_url: http://127.0.0.1:9000/v1\n`);
-    expect(failure(() => loadConfig({ path, env: {} }))).toBe(`${path}: upstreams[1].name: expected a unique name, found "local" twice`);
+    expect(configErrorOf(() => loadConfig({ path, env: {} }))).toBe(`${path}: upstreams[1].name: expected a unique name, found "local" twice`);
   });
 
   test("a named file that does not exist", () => {
     const path = join(dir, "missing.yaml");
-    expect(failure(() => loadConfig({ path, env: {} }))).toBe(`${path}: file not found`);
-    expect(failure(() => loadConfig({ env: { LLM_PROXY_CONFIG: path } }))).toBe(`${path}: file not found`);
+    expect(configErrorOf(() => loadConfig({ path, env: {} }))).toBe(`${path}: file not found`);
+    expect(configErrorOf(() => loadConfig({ env: { LLM_PROXY_CONFIG: path } }))).toBe(`${path}: file not found`);
   });
 
   test("an empty file is a valid config", () => {
@@ -103,14 +94,14 @@ describe("${VAR} interpolation", () => {
 
   test("an unset variable without default names the file, key path and variable", () => {
     const path = file(text);
-    expect(failure(() => loadConfig({ path, env: {} }))).toBe(
+    expect(configErrorOf(() => loadConfig({ path, env: {} }))).toBe(
       `${path}: upstreams[0].api_key: environment variable UPSTREAM_KEY is not set (use \${UPSTREAM_KEY:-default} to allow that)`,
     );
   });
 
   test("interpolated values are validated like written ones", () => {
     const path = file("server:\n  port: ${PORT_TEXT}\n");
-    expect(failure(() => loadConfig({ path, env: { PORT_TEXT: "http" } }))).toBe(`${path}: server.port: expected integer, found "http"`);
+    expect(configErrorOf(() => loadConfig({ path, env: { PORT_TEXT: "http" } }))).toBe(`${path}: server.port: expected integer, found "http"`);
   });
 });
 
@@ -140,10 +131,10 @@ describe("environment variables", () => {
 
   test("malformed values name the variable", () => {
     const path = file(ONE_UPSTREAM);
-    expect(failure(() => loadConfig({ path, env: { REQUEST_TIMEOUT: "soon" } }))).toBe(
+    expect(configErrorOf(() => loadConfig({ path, env: { REQUEST_TIMEOUT: "soon" } }))).toBe(
       `${path}: REQUEST_TIMEOUT: expected a duration such as 30, 30s or 500ms, found "soon"`,
     );
-    expect(failure(() => loadConfig({ path, env: { MAX_RETRIES: "many" } }))).toContain(`upstreams[0].max_retries: expected integer, found "many"`);
+    expect(configErrorOf(() => loadConfig({ path, env: { MAX_RETRIES: "many" } }))).toContain(`upstreams[0].max_retries: expected integer, found "many"`);
   });
 
   test("without upstreams in the file, the environment makes the default one", () => {

@@ -7,9 +7,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "../src/config/load.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { loadMcpConfig, mcpConfigPath } from "../src/config/mcp.ts";
 import { assignToolNames } from "../src/tools/mcp/names.ts";
+import { configErrorOf } from "./fakes/config-error.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "llm-proxy-mcp-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,15 +22,6 @@ function file(text: string): string {
   return path;
 }
 
-function failure(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loading servers.yaml", () => {
   test("a full example: types resolved, defaults filled, ${VAR} and ${VAR:-default} interpolated", () => {
@@ -70,7 +62,7 @@ servers:
     const path = file(`mcpServers:\n  fs:\n    command: npx\n    args: [-y, "@modelcontextprotocol/server-filesystem", /tmp]\n`);
     expect(loadMcpConfig({ path, env: {} }).servers.map((s) => [s.name, s.type])).toEqual([["fs", "stdio"]]);
     const both = file(`servers: {}\nmcpServers: {}\n`);
-    expect(failure(() => loadMcpConfig({ path: both, env: {} }))).toBe(`${both}: mcpServers: use either servers or mcpServers, found both`);
+    expect(configErrorOf(() => loadMcpConfig({ path: both, env: {} }))).toBe(`${both}: mcpServers: use either servers or mcpServers, found both`);
   });
 
   test("schema violations, one line each, naming file, key path, expectation and value", () => {
@@ -86,7 +78,7 @@ servers:
     timeout_ms: soon
     colour: red
 `);
-    const lines = failure(() => loadMcpConfig({ path, env: {} })).split("\n");
+    const lines = configErrorOf(() => loadMcpConfig({ path, env: {} })).split("\n");
     expect(lines).toContain(`${path}: servers.a.type: expected one of stdio, sse, streamablehttp, http, found "websocket"`);
     expect(lines).toContain(`${path}: servers.b.url: expected string to match '^https?://', found "ftp://nope"`);
     expect(lines).toContain(`${path}: servers.c.timeout_ms: expected integer, found "soon"`);
@@ -94,28 +86,28 @@ servers:
   });
 
   test("what a transport needs, and a server name usable in tool names", () => {
-    expect(failure(() => loadMcpConfig({ path: file("servers:\n  a:\n    type: stdio\n"), env: {} }))).toEndWith(
+    expect(configErrorOf(() => loadMcpConfig({ path: file("servers:\n  a:\n    type: stdio\n"), env: {} }))).toEndWith(
       ": servers.a.command: expected a value (required for type stdio, or set url for an HTTP server), found nothing",
     );
-    expect(failure(() => loadMcpConfig({ path: file("servers:\n  a:\n    type: sse\n"), env: {} }))).toEndWith(": servers.a.url: expected a value (required for type sse), found nothing");
-    expect(failure(() => loadMcpConfig({ path: file("servers:\n  a:\n    command: x\n    url: http://h/mcp\n"), env: {} }))).toEndWith(
+    expect(configErrorOf(() => loadMcpConfig({ path: file("servers:\n  a:\n    type: sse\n"), env: {} }))).toEndWith(": servers.a.url: expected a value (required for type sse), found nothing");
+    expect(configErrorOf(() => loadMcpConfig({ path: file("servers:\n  a:\n    command: x\n    url: http://h/mcp\n"), env: {} }))).toEndWith(
       ': servers.a.url: not used by type stdio (set type: streamablehttp or sse), found "http://h/mcp"',
     );
-    expect(failure(() => loadMcpConfig({ path: file("servers:\n  home assistant:\n    command: x\n"), env: {} }))).toEndWith(
+    expect(configErrorOf(() => loadMcpConfig({ path: file("servers:\n  home assistant:\n    command: x\n"), env: {} }))).toEndWith(
       `: servers.home assistant: expected a name of letters, digits, '_' or '-' (at most 40), found "home assistant"`,
     );
   });
 
   test("an unset variable without default is an error naming it and the key", () => {
     const path = file(`servers:\n  ha:\n    url: http://h/mcp\n    headers: { Authorization: "Bearer \${HA_TOKEN}" }\n`);
-    expect(failure(() => loadMcpConfig({ path, env: {} }))).toBe(
+    expect(configErrorOf(() => loadMcpConfig({ path, env: {} }))).toBe(
       `${path}: servers.ha.headers.Authorization: environment variable HA_TOKEN is not set (use \${HA_TOKEN:-default} to allow that)`,
     );
   });
 
   test("invalid YAML names line and column", () => {
     const path = file("servers:\n  a: [1\n");
-    expect(failure(() => loadMcpConfig({ path, env: {} }))).toStartWith(`${path}: invalid YAML line 3, column 1: `);
+    expect(configErrorOf(() => loadMcpConfig({ path, env: {} }))).toStartWith(`${path}: invalid YAML line 3, column 1: `);
   });
 
   test("the file beside the config may be missing (no servers); a path that was asked for may not", () => {
@@ -127,7 +119,7 @@ servers:
     expect(loadMcpConfig(mcpConfigPath(config, main))).toEqual({ servers: [], connect_concurrency: 4, path: undefined });
     const set = loadConfig({ path: main, env: { MCP_CONFIG: join(dir, "missing.yaml") } }).config;
     expect(mcpConfigPath(set, main)).toEqual({ path: join(dir, "missing.yaml"), required: true });
-    expect(failure(() => loadMcpConfig(mcpConfigPath(set, main)))).toBe(`${join(dir, "missing.yaml")}: file not found (mcp_config / MCP_CONFIG)`);
+    expect(configErrorOf(() => loadMcpConfig(mcpConfigPath(set, main)))).toBe(`${join(dir, "missing.yaml")}: file not found (mcp_config / MCP_CONFIG)`);
   });
 });
 

@@ -12,6 +12,7 @@ import { stringify } from "yaml";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { everythingStdio } from "./fakes/mcp-everything.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+import { run, serve } from "./fakes/serve.ts";
 import { until } from "./fakes/until.ts";
 
 
@@ -115,50 +116,37 @@ describe("the proxy as a process", () => {
   let dir: string;
   let serversFile: string;
   let upstream: FakeOpenAIUpstream;
-  let proc: ReturnType<typeof Bun.spawn> & { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array> };
-  let url: string;
-  let stderr = "";
+  let server: Awaited<ReturnType<typeof serve>> | undefined;
 
-  const start = (configPath: string) =>
-    Bun.spawn(["bun", join(import.meta.dir, "../index.ts"), "--config", configPath, "--port", "0", "--data-dir", join(dir, "data")], { stdout: "pipe", stderr: "pipe" });
-
-  beforeAll(async () => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "llm-proxy-mcp-process-"));
     serversFile = join(dir, "servers.yaml");
-    writeFileSync(serversFile, stringify({ servers: { one: everythingStdio() } }));
     upstream = new FakeOpenAIUpstream();
-    writeFileSync(join(dir, "llm-proxy.yaml"), stringify({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: serversFile }));
-    proc = start(join(dir, "llm-proxy.yaml"));
-    void (async () => {
-      for await (const chunk of proc.stderr) stderr += new TextDecoder().decode(chunk);
-    })();
-    const reader = proc.stdout.getReader();
-    let out = "";
-    while (!/listening on (\S+)/.test(out)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`proxy exited: ${out}${stderr}`);
-      out += new TextDecoder().decode(value);
-    }
-    url = /listening on (\S+)/.exec(out)![1]!;
-    reader.releaseLock();
   });
 
-  afterAll(() => {
-    if (proc.exitCode === null) proc.kill("SIGKILL");
+  afterAll(async () => {
+    await server?.stop();
     upstream.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const servers = async () => ((await (await fetch(`${url}/admin/mcp`)).json()) as { servers: AdminServer[] }).servers;
+  const config = (servers: string) => {
+    const path = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(path, stringify({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: servers }));
+    return ["--config", path, "--port", "0", "--data-dir", join(dir, "data")];
+  };
 
   test("saving servers.yaml adds a server; SIGTERM stops the proxy and every MCP server process with it", async () => {
+    writeFileSync(serversFile, stringify({ servers: { one: everythingStdio() } }));
+    server = await serve(config(serversFile), {}, dir);
+    const servers = async () => ((await (await fetch(`${server!.url}/admin/mcp`)).json()) as { servers: AdminServer[] }).servers;
     await until(async () => (await servers())[0]?.state === "ready");
     writeFileSync(serversFile, stringify({ servers: { one: everythingStdio(), two: everythingStdio() } }));
     await until(async () => (await servers()).filter((s) => s.state === "ready").length === 2);
     const pids = (await servers()).map((s) => s.pid!);
     expect(pids.every(alive)).toBe(true);
-    proc.kill("SIGTERM");
-    expect(await proc.exited).toBe(0);
+    expect(await server.stop()).toBe(0);
+    server = undefined;
     // Killed and reaped before the proxy exited: not even a zombie is left.
     expect(pids.filter(alive)).toEqual([]);
   });
@@ -166,9 +154,8 @@ describe("the proxy as a process", () => {
   test("an invalid servers file stops the start with exit code 1 and the error line", async () => {
     const bad = join(dir, "bad-servers.yaml");
     writeFileSync(bad, "servers:\n  x:\n    command: 42\n    ping_interval_ms: -1\n");
-    writeFileSync(join(dir, "bad.yaml"), stringify({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: bad }));
-    const failed = start(join(dir, "bad.yaml"));
-    expect(await failed.exited).toBe(1);
-    expect(await new Response(failed.stderr).text()).toContain(`${bad}: servers.x.ping_interval_ms: expected integer to be greater or equal to 0, found -1`);
+    const { code, stderr } = await run(config(bad), {}, dir);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`${bad}: servers.x.ping_interval_ms: expected integer to be greater or equal to 0, found -1`);
   });
 });
