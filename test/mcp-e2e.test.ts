@@ -3,12 +3,13 @@
  * 20666) and Streamable HTTP (port 20665) behind augmented models, a fake LLM upstream that calls
  * their tools by the names the proxy gave them, and the real `openai` client getting the final
  * answer. Also: per-model whitelist/blacklist, a bad call corrected by the model, a template calling
- * an MCP tool, progress as status chunks, a first request waiting for the servers' first connect
+ * an MCP tool, progress as status chunks (and as thinking on the Ollama front), a first request waiting for the servers' first connect
  * but not for a server that never answers, and an unknown server name refused.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { stringify } from "yaml";
 import { everythingStdio, startEverythingHttp, stopAllEverything } from "./fakes/mcp-everything.ts";
@@ -133,6 +134,21 @@ describe("MCP tools in the tool loop", () => {
     }
     expect(content).toBe("finished");
     expect(progress.slice(0, 2)).toEqual(["mcp_local_trigger-long-running-operation (1/3)", "mcp_local_trigger-long-running-operation (2/3)"]);
+  });
+
+  test("from an Ollama client (Home Assistant's integration): the same loop, progress as thinking, NDJSON answer", async () => {
+    play({ toolCalls: [{ name: "mcp_local_trigger-long-running-operation", arguments: { duration: 0.6, steps: 2 } }] }, { content: "All done." });
+    const ollama = new Ollama({ host: proxy.url });
+    const parts = await ollama.chat({ model: "augmented/progress", messages: [{ role: "user", content: "run it" }], stream: true });
+    let content = "";
+    let thinking = "";
+    for await (const part of parts) {
+      content += part.message.content;
+      thinking += part.message.thinking ?? "";
+    }
+    expect(content).toBe("All done.");
+    expect(thinking).toContain("mcp_local_trigger-long-running-operation (1/2)");
+    expect(sent()[1].messages.at(-1).content).toBe("Long running operation completed. Duration: 0.6 seconds, Steps: 2.");
   });
 
   test("a model naming a server the MCP file does not have is refused on reload; the running set stays", () => {
