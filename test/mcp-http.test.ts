@@ -167,3 +167,23 @@ describe("SSE", () => {
     expect(await mcp.source("legacy").call("mcp_legacy_echo", { message: "again" }, { timeoutMs: 5000 })).toEqual({ content: "Echo: again" });
   });
 });
+
+describe("credentials", () => {
+  test("a server that echoes the token in its error: the token shows nowhere in /health's last_error", async () => {
+    // Not an MCP server: an endpoint that refuses every request and quotes the header it got, as
+    // some real servers' 401 pages do.
+    const refusing = Bun.serve({ port: 0, fetch: (req) => new Response(`invalid credentials: ${req.headers.get("authorization")}`, { status: 401 }) });
+    const mcp = new McpManager();
+    try {
+      mcp.configure(config({ ha: { url: `http://127.0.0.1:${refusing.port}/mcp`, headers: { Authorization: "Bearer very-secret-token-42" } } }));
+      await mcp.ready(["ha"]);
+      const health = mcp.health().ha!;
+      expect(health.state).toBe("down");
+      expect(health.last_error).toContain("invalid credentials: ***");
+      expect(health.last_error).not.toContain("very-secret-token-42");
+    } finally {
+      await mcp.close();
+      refusing.stop(true);
+    }
+  });
+});

@@ -3,6 +3,7 @@
  * redaction from text that leaves the proxy: request-log rows and upstream error bodies (some
  * servers echo the key they were sent in their 401 message).
  */
+import type { McpServerConfig } from "./mcp.ts";
 import type { Config, UpstreamConfig } from "./schema.ts";
 
 /** Header names that carry credentials. */
@@ -28,6 +29,22 @@ export function upstreamSecrets(upstream: UpstreamConfig): string[] {
     if (CREDENTIAL_HEADER.test(name)) values.push(value.replace(/^(Bearer|Basic)\s+/i, ""), value);
   }
   return values.filter((v) => v.length >= MIN_SECRET_LENGTH);
+}
+
+/** Environment variable names of an MCP server that hold credentials. */
+const CREDENTIAL_ENV = /(key|token|secret|password|auth|cookie)/i;
+
+/**
+ * An MCP server's credentials: its credential headers, secret-looking env values and the password
+ * in its URL, longest first (kept out of /health, logs and tool results).
+ */
+export function mcpServerSecrets(server: McpServerConfig): string[] {
+  const values = server.url ? urlPassword(server.url) : [];
+  for (const [name, value] of Object.entries(server.headers)) {
+    if (CREDENTIAL_HEADER.test(name)) values.push(value.replace(/^(Bearer|Basic)\s+/i, ""), value);
+  }
+  for (const [name, value] of Object.entries(server.env)) if (CREDENTIAL_ENV.test(name)) values.push(value);
+  return [...new Set(values.filter((v) => v.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
 }
 
 const memo = new WeakMap<Config, string[]>();

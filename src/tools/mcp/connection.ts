@@ -21,6 +21,7 @@ import { ErrorCode, McpError, type Tool as McpTool } from "@modelcontextprotocol
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import type { JsonSchemaType, JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation";
 import type { McpServerConfig } from "../../config/mcp.ts";
+import { mcpServerSecrets, redact } from "../../config/secrets.ts";
 import { VERSION } from "../../version.ts";
 import type { ToolCallOptions, ToolResult } from "../source.ts";
 import { toToolResult } from "./result.ts";
@@ -81,8 +82,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+/** An error's message, cut to 300 characters, without `secrets`. */
+function errorText(error: unknown, secrets: readonly string[]): string {
+  const text = redact(error instanceof Error ? error.message : String(error), secrets);
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
@@ -125,12 +127,15 @@ export class McpConnection {
   private connectError: Error | undefined;
   private loggedDown: string | null = null;
   private readonly stats = new CallStats();
+  /** The server's credentials, kept out of errors (which reach /health, the log and the model). */
+  private readonly secrets: string[];
 
   constructor(
     readonly config: McpServerConfig,
     private readonly hooks: McpConnectionHooks,
   ) {
     this.firstAttempt = new Promise((resolve) => (this.resolveFirstAttempt = resolve));
+    this.secrets = mcpServerSecrets(config);
   }
 
   get name(): string {
@@ -214,7 +219,7 @@ export class McpConnection {
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (isSessionLost(error) && !renewed) {
-        await this.renew(generation, errorText(error));
+        await this.renew(generation, errorText(error, this.secrets));
         if (this.state !== "ready") return { isError: true, content: `MCP server '${this.name}' lost its session and could not be reconnected: ${this.lastError}` };
         return this.send(tool, args, options, label, true);
       }
@@ -225,10 +230,10 @@ export class McpConnection {
       if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
         return { isError: true, content: `the connection to MCP server '${this.name}' was lost during ${label}; it was not retried because it may have had effects. Call it again only if that is safe.` };
       }
-      if (error instanceof McpError) return { isError: true, content: `${label} failed: ${error.message}` };
+      if (error instanceof McpError) return { isError: true, content: `${label} failed: ${errorText(error, this.secrets)}` };
       // A transport failure: we cannot know whether the server ran the call. Check the connection.
       void this.check(generation);
-      return { isError: true, content: `${label} failed on MCP server '${this.name}': ${errorText(error)}; it was not retried because it may have had effects.` };
+      return { isError: true, content: `${label} failed on MCP server '${this.name}': ${errorText(error, this.secrets)}; it was not retried because it may have had effects.` };
     }
   }
 
@@ -336,7 +341,7 @@ export class McpConnection {
       void this.dispose({ client, transport }, false);
       this.failures++;
       const closed = error instanceof McpError && error.code === ErrorCode.ConnectionClosed;
-      this.markDown(errorText(closed && this.connectError ? this.connectError : error));
+      this.markDown(errorText(closed && this.connectError ? this.connectError : error, this.secrets));
       return false;
     } finally {
       clearTimeout(timer);
@@ -364,7 +369,7 @@ export class McpConnection {
         validators.set(tool.name, ajv.getValidator(schemaForValidation(tool.inputSchema)));
       } catch (error) {
         // Validation is a convenience for the model: a schema Ajv cannot compile only skips it.
-        console.warn(`llm-proxy: mcp ${this.name}: tool ${tool.name}: inputSchema not usable for validation (${errorText(error)}); arguments are sent unchecked`);
+        console.warn(`llm-proxy: mcp ${this.name}: tool ${tool.name}: inputSchema not usable for validation (${errorText(error, this.secrets)}); arguments are sent unchecked`);
       }
     }
     this.tools = tools;
@@ -382,8 +387,8 @@ export class McpConnection {
       this.lastOkAt = Date.now();
       this.hooks.onToolsChanged();
     } catch (error) {
-      if (isSessionLost(error)) return this.renew(generation, errorText(error));
-      console.warn(`llm-proxy: mcp ${this.name}: refreshing the tool list failed: ${errorText(error)}`);
+      if (isSessionLost(error)) return this.renew(generation, errorText(error, this.secrets));
+      console.warn(`llm-proxy: mcp ${this.name}: refreshing the tool list failed: ${errorText(error, this.secrets)}`);
     }
   }
 
@@ -420,7 +425,7 @@ export class McpConnection {
       this.connectError = error;
       return;
     }
-    console.warn(`llm-proxy: mcp ${this.name}: ${errorText(error)}`);
+    console.warn(`llm-proxy: mcp ${this.name}: ${errorText(error, this.secrets)}`);
     // Transport errors are not always fatal (a dropped event stream the SDK reopens): ask the
     // server. A request that failed (say with a forgotten session) also sees the error itself and
     // deals with it: closing the connection here would turn its error into "connection closed".
@@ -436,7 +441,7 @@ export class McpConnection {
       await client.ping({ timeout: this.config.connect_timeout_ms });
       this.lastOkAt = Date.now();
     } catch (error) {
-      this.lost(generation, `no answer to ping: ${errorText(error)}`, isSessionLost(error));
+      this.lost(generation, `no answer to ping: ${errorText(error, this.secrets)}`, isSessionLost(error));
     } finally {
       this.checking = false;
     }
