@@ -79,6 +79,7 @@ describe("Streamable HTTP behind a recording proxy", () => {
   let recorder: ReturnType<typeof Bun.serve>;
   const seen: { method: string; auth: string | null; session: string | null; body: string }[] = [];
   const mcp = new McpManager();
+  let speak404 = false;
 
   beforeAll(async () => {
     server = await startEverythingHttp("streamableHttp", STREAMABLE_PORT + 2);
@@ -93,9 +94,14 @@ describe("Streamable HTTP behind a recording proxy", () => {
         if (request.method === "GET") return new Response(null, { status: 405 });
         const headers = new Headers(request.headers);
         headers.delete("host");
-        return fetch(`http://127.0.0.1:${STREAMABLE_PORT + 2}/mcp`, { method: request.method, headers, body: body || undefined }).catch(
+        const response = await fetch(`http://127.0.0.1:${STREAMABLE_PORT + 2}/mcp`, { method: request.method, headers, body: body || undefined }).catch(
           (err: Error) => new Response(err.message, { status: 502 }),
         );
+        // The reference server answers an unknown session with 400; the spec (and most servers) with 404.
+        if (speak404 && response.status === 400 && (await response.clone().text()).includes("session")) {
+          return Response.json({ jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }, { status: 404 });
+        }
+        return response;
       },
     });
     process.env.TEST_MCP_TOKEN = "secret-token-123";
@@ -118,6 +124,19 @@ describe("Streamable HTTP behind a recording proxy", () => {
     expect(await mcp.source("ha").call("mcp_ha_echo", { message: "x" }, { timeoutMs: 5000 })).toEqual({ content: "Echo: x" });
     expect(seen.length).toBeGreaterThan(2);
     expect(seen.every((r) => r.auth === "Bearer secret-token-123")).toBe(true);
+  });
+
+  test("the spec's answer to a forgotten session (404 Session not found) is handled the same way", async () => {
+    speak404 = true;
+    try {
+      const oldSession = seen.findLast((r) => r.session)!.session;
+      await server.stop();
+      server = await startEverythingHttp("streamableHttp", STREAMABLE_PORT + 2);
+      expect(await mcp.source("ha").call("mcp_ha_echo", { message: "after a 404" }, { timeoutMs: 5000 })).toEqual({ content: "Echo: after a 404" });
+      expect(seen.findLast((r) => r.session)!.session).not.toBe(oldSession);
+    } finally {
+      speak404 = false;
+    }
   });
 
   test("after a server restart the forgotten session is re-initialised and the call goes through", async () => {
