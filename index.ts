@@ -19,6 +19,7 @@ import { loadAugmented } from "./src/pipeline/augmented.ts";
 import { Runtime } from "./src/runtime.ts";
 import { startServer } from "./src/server/app.ts";
 import { BuiltinSource } from "./src/tools/builtins/index.ts";
+import { McpManager } from "./src/tools/mcp/manager.ts";
 import { ToolRegistry } from "./src/tools/registry.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -85,7 +86,9 @@ function main(argv: string[]): void {
     try {
       const mcp = loadMcpConfig(mcpConfigPath(loaded.config, loaded.path));
       console.error(`# ${mcp.path ?? "no MCP servers file"}: ${mcp.servers.length} MCP server(s), valid`);
-      models = loadAugmented(loaded.config, loaded.path, process.env, new ToolRegistry([new BuiltinSource()]));
+      // The models' mcp_servers are checked against the file; nothing is started (the manager is never configured).
+      const manager = new McpManager();
+      models = loadAugmented(loaded.config, loaded.path, process.env, new ToolRegistry([new BuiltinSource(), manager.source()]), { manager, servers: mcp.servers.map((s) => s.name) });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       console.error(`llm-proxy: invalid configuration\n${err.message}`);

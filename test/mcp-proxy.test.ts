@@ -5,7 +5,7 @@
  * child process left after the proxy stops.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -157,5 +157,19 @@ describe("the proxy as a process", () => {
     const { code, stderr } = await run(config(bad), {}, dir);
     expect(code).toBe(1);
     expect(stderr).toContain(`${bad}: servers.x.ping_interval_ms: expected integer to be greater or equal to 0, found -1`);
+  });
+
+  test("check-config validates the MCP servers file and the models' mcp_servers against it, starting nothing", async () => {
+    mkdirSync(join(dir, "cc", "models"), { recursive: true });
+    writeFileSync(join(dir, "cc", "servers.yaml"), stringify({ servers: { ha: { url: "http://127.0.0.1:1/mcp" } } }));
+    writeFileSync(join(dir, "cc", "llm-proxy.yaml"), stringify({ upstreams: [], mcp_config: join(dir, "cc", "servers.yaml") }));
+    writeFileSync(join(dir, "cc", "models", "a.yml"), "name: a\nmcp_servers: [ha]\n");
+    const good = await run(["check-config", "--config", join(dir, "cc", "llm-proxy.yaml")], {}, dir);
+    expect(good.code).toBe(0);
+    expect(good.stderr).toContain(`${join(dir, "cc", "servers.yaml")}: 1 MCP server(s), valid`);
+    writeFileSync(join(dir, "cc", "models", "a.yml"), "name: a\nmcp_servers: {hx: {whitelist: [x]}}\n");
+    const bad = await run(["check-config", "--config", join(dir, "cc", "llm-proxy.yaml")], {}, dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`${join(dir, "cc", "models", "a.yml")}: mcp_servers: expected the name of a server in the MCP servers file (ha), found "hx"`);
   });
 });
