@@ -130,7 +130,11 @@ function main(argv: string[]): void {
   // Watched even before it exists (its directory must): adding conf/mcp/servers.yaml later takes effect.
   const mcpPath = mcpConfigPath(runtime.state.config, runtime.state.configPath).path;
   const unwatchMcp = existsSync(dirname(mcpPath)) ? watchConfig(mcpPath, reload) : () => {};
+  let stopping = false;
   const stop = async () => {
+    // A second signal while MCP servers are being stopped must not close everything twice.
+    if (stopping) return;
+    stopping = true;
     unwatch();
     unwatchDirs();
     unwatchMcp();
