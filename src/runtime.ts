@@ -6,6 +6,7 @@
  * unchanged ones keep their connection.
  */
 import { join } from "node:path";
+import { CompressionService } from "./compression/service.ts";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
 import { loadMcpConfig, mcpConfigPath, type McpConfig } from "./config/mcp.ts";
 import type { Config } from "./config/schema.ts";
@@ -37,6 +38,8 @@ export interface RuntimeState {
   readonly splices: SpliceStore;
   /** Chat history writer, when `log.chat_history` is on. */
   readonly chats: ChatHistory | undefined;
+  /** Token estimates, calibration and reported context windows (the same object across reloads). */
+  readonly compression: CompressionService;
 }
 
 /** What a reload changed, by name. */
@@ -49,6 +52,7 @@ export interface ReloadChanges {
 /** Services a state is built with that outlive it. */
 interface Services {
   selector: ToolSelector;
+  compression: CompressionService;
   splices: SpliceStore;
   extraSources: readonly ToolSource[];
   env: Record<string, string | undefined>;
@@ -88,6 +92,7 @@ function buildState(loaded: LoadedConfig, services: Services, mcpConfig: McpConf
     models,
     splices: services.splices,
     chats: config.log.chat_history ? new ChatHistory(join(config.data_dir, "chats")) : undefined,
+    compression: services.compression,
   };
 }
 
@@ -114,6 +119,8 @@ export class Runtime {
   readonly mcp = new McpManager();
   /** The MCP servers file in use. */
   mcpConfig: McpConfig;
+  /** Compression: estimator cache and calibration, kept across reloads. */
+  readonly compression: CompressionService;
   readonly startedAt = Date.now();
   private readonly services: Services;
 
@@ -133,7 +140,8 @@ export class Runtime {
     this.mcpConfig = loadMcpConfig({ ...mcpConfigPath(config, loaded.path), env: loadOptions.env });
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
-    this.services = { selector: this.selector, splices, extraSources: toolSources, env: loadOptions.env ?? process.env, mcp: this.mcp };
+    this.compression = new CompressionService(config.data_dir);
+    this.services = { selector: this.selector, compression: this.compression, splices, extraSources: toolSources, env: loadOptions.env ?? process.env, mcp: this.mcp };
     try {
       this.state = buildState(loaded, this.services, this.mcpConfig);
     } catch (err) {
@@ -175,6 +183,7 @@ export class Runtime {
   /** Stops the services; resolves once MCP server processes have exited (their SIGTERM goes out at once). */
   async close(): Promise<void> {
     this.selector.close();
+    this.compression.close();
     this.requestLog?.close();
     void this.state.tools.close();
     await this.mcp.close();

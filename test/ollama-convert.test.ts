@@ -47,9 +47,11 @@ describe("tool-call arguments", () => {
 });
 
 describe("request fields", () => {
-  test("num_predict -1 and -2 set no max_tokens; num_ctx and keep_alive stay out of the JSON but reach Ollama", () => {
+  test("num_predict -1 and -2 set no max_tokens; num_ctx and keep_alive stay out of the JSON but reach Ollama (num_ctx every upstream)", () => {
     const body = { model: "m", messages: [{ role: "user", content: "x" }], options: { num_predict: -1, num_ctx: 4096 }, keep_alive: 0, think: false };
-    expect(Object.getOwnPropertySymbols(chatRequestFromOllama(body))).toEqual([]);
+    // Other upstreams get only num_ctx (the compress stage's context window), still outside the JSON.
+    expect(chatRequestFromOllama(body)[OLLAMA_EXTRAS]).toEqual({ options: { num_ctx: 4096 } });
+    expect(Object.getOwnPropertySymbols(chatRequestFromOllama({ ...body, options: { num_predict: -1 } }))).toEqual([]);
     const request = chatRequestFromOllama(body, true);
     expect(request.max_tokens).toBeUndefined();
     expect(JSON.parse(JSON.stringify(request))).toEqual({ model: "m", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true } });

@@ -9,6 +9,8 @@
  * Tool selection: TOOLS_TO_KEEP, LLM_PROXY_EMBEDDING_MODEL, LLM_PROXY_MODELS_DIR.
  * Augmented models: MODELS_CONFIG_DIR (models_dir).
  * MCP servers file: MCP_CONFIG.
+ * Compression: COMPRESSION_RATIO, TOKENS_TO_KEEP_RATIO (either one, when it asks for dropping, turns
+ *   on `compression.mode: random` unless the file sets a mode, as it does in the proxies they come from).
  * Durations accept "250ms", "30s", "2m"; a bare number means seconds, as in the tools these names
  * come from.
  */
@@ -60,6 +62,15 @@ export function applyEnv(doc: Record<string, any>, env: Env): void {
     if (keep) selection.keep = keep;
     if (embeddingModel) selection.embedding_model = embeddingModel;
     if (modelsDir) selection.models_dir = modelsDir;
+  }
+
+  const ratio = first(env, "COMPRESSION_RATIO");
+  const keepRatio = first(env, "TOKENS_TO_KEEP_RATIO");
+  if (ratio || keepRatio) {
+    const compression = (doc.compression ??= {});
+    if (ratio) compression.ratio = ratio;
+    if (keepRatio) compression.keep_ratio = keepRatio;
+    if (compression.mode === undefined && (Number(ratio ?? 1) > 1 || Number(keepRatio ?? 1) < 1)) compression.mode = "random";
   }
 
   const apiKey = first(env, "OPENAI_API_KEY", "API_KEY");

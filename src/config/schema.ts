@@ -99,6 +99,50 @@ export const SelectionSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+const CompressionMode = T.Union([T.Literal("fit"), T.Literal("random"), T.Literal("off")]);
+
+/** Compression settings a model may override (docs/compression.md). */
+export const CompressionOverrideSchema = T.Object(
+  {
+    mode: T.Optional(CompressionMode),
+    context_window: T.Optional(T.Integer({ minimum: 0 })),
+    reply_reserve: T.Optional(T.Integer({ minimum: 0 })),
+    safety_margin: T.Optional(T.Number({ minimum: 0, maximum: 1 })),
+    max_tool_result_tokens: T.Optional(T.Integer({ minimum: 16 })),
+    ratio: T.Optional(T.Number({ minimum: 1 })),
+    keep_ratio: T.Optional(T.Number({ exclusiveMinimum: 0, maximum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const CompressionSchema = T.Object(
+  {
+    /** fit (make each request fit its token budget), random (drop user-message tokens at random), off. */
+    mode: T.Union([T.Literal("fit"), T.Literal("random"), T.Literal("off")], { default: "fit" }),
+    /** Context window in tokens when neither the request (Ollama num_ctx) nor a model override names one; 0 = ask the upstream. */
+    context_window: T.Integer({ minimum: 0, default: 0 }),
+    /** Ask the upstream for its context window (llama.cpp /props n_ctx, Ollama /api/show context_length). */
+    upstream_context: T.Boolean({ default: true }),
+    /** Tokens kept free for the reply when the request sets no max_tokens / max_completion_tokens / num_predict. */
+    reply_reserve: T.Integer({ minimum: 0, default: 1024 }),
+    /** Share added to every estimate (0.05 = 5%): token counts are estimates of another model's tokenizer. */
+    safety_margin: T.Number({ minimum: 0, maximum: 1, default: 0.05 }),
+    /** Step 2: tool results longer than this are cut to head + tail. */
+    max_tool_result_tokens: T.Integer({ minimum: 16, default: 512 }),
+    /** Mode random: 2.0 keeps ~50% of each user message's tokens (env COMPRESSION_RATIO). */
+    ratio: T.Number({ minimum: 1, default: 1 }),
+    /** Mode random: share of tokens kept, wins when below 1 (env TOKENS_TO_KEEP_RATIO). */
+    keep_ratio: T.Number({ exclusiveMinimum: 0, maximum: 1, default: 1 }),
+    /** Mode random: seed for reproducible drops; unset = a new draw every request. */
+    seed: T.Optional(T.Integer()),
+    /** Print the before/after text of compressed messages to stdout (also with log.log_messages). */
+    log: T.Boolean({ default: false }),
+    /** Per-model overrides keyed by a glob on the model name; the first match applies. */
+    models: T.Record(T.String(), CompressionOverrideSchema, { default: {} }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = T.Object(
   {
     server: T.Object(
@@ -157,6 +201,7 @@ export const ConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    compression: CompressionSchema,
     upstreams: T.Array(UpstreamSchema, { default: [] }),
     models: T.Object(
       {
@@ -175,4 +220,5 @@ export const ConfigSchema = T.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type SelectionConfig = Static<typeof SelectionSchema>;
+export type CompressionConfig = Static<typeof CompressionSchema>;
 export type AliasTargetConfig = Static<typeof AliasTarget>;

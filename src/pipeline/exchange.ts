@@ -29,6 +29,7 @@ export class Exchange {
   /** Added to the response (X-Request-Id, X-LLM-Proxy-Tools, ...). */
   readonly responseHeaders: Record<string, string>;
   private finished = false;
+  private readonly finishListeners: ((row: RequestLogRow) => void)[] = [];
 
   constructor(private readonly init: ExchangeInit) {
     this.requestId = init.requestId;
@@ -49,12 +50,24 @@ export class Exchange {
     this.row.ttfb_ms ??= Math.round(this.elapsedMs() * 100) / 100;
   }
 
+  /** Calls `listener` with the completed row when the exchange finishes (e.g. to learn from the upstream's usage). */
+  onFinish(listener: (row: RequestLogRow) => void): void {
+    this.finishListeners.push(listener);
+  }
+
   /** Completes the row with `patch` and the latency, and records it; later calls are ignored. */
   finish(patch: Partial<RequestLogRow> = {}): void {
     if (this.finished) return;
     this.finished = true;
     Object.assign(this.row, patch);
     this.row.latency_ms = Math.round(this.elapsedMs() * 100) / 100;
+    for (const listener of this.finishListeners) {
+      try {
+        listener(this.row);
+      } catch {
+        // an observer's failure must not lose the log row
+      }
+    }
     this.init.record?.(this.row);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Runs a canonical chat request through the pipeline stages and sends it upstream:
- * resolve -> stages (augment, tool selection, ...) -> backend -> tapped reply; for an augmented
- * model, the tool loop in place of the single backend call.
+ * resolve -> stages (augment, tool selection, compression, ...) -> backend -> tapped reply; for an
+ * augmented model, the tool loop in place of the single backend call.
  *
  * Stages are optimisations and fail open: an unexpected error in one is logged once and the request
  * goes on unchanged. A ProxyError from a stage is the client's fault and is passed on.
@@ -12,6 +12,7 @@ import type { RuntimeState } from "../runtime.ts";
 import { ProxyError } from "../server/errors.ts";
 import type { Exchange } from "./exchange.ts";
 import { augment, type LoopPlan } from "./augment.ts";
+import { compress } from "./compress.ts";
 import { resolveTarget, type Target } from "./resolve.ts";
 import { selectTools } from "./select-tools.ts";
 import { tapReply } from "./tap.ts";
@@ -33,7 +34,7 @@ export interface ChatStage {
 }
 
 /** The stages, in order. */
-export const STAGES: ChatStage[] = [augment, selectTools];
+export const STAGES: ChatStage[] = [augment, selectTools, compress];
 
 const warned = new Set<string>();
 

@@ -17,6 +17,16 @@ async function load(): Promise<Tiktoken> {
   return encoder;
 }
 
+/** The o200k_base encoder, loaded on first call (for callers that encode or decode, e.g. compression). */
+export function encoding(): Promise<Tiktoken> {
+  return load();
+}
+
+/** The encoder if some caller has loaded it already, else undefined (never loads: for synchronous hot paths). */
+export function loadedEncoding(): Tiktoken | undefined {
+  return encoder;
+}
+
 /** Tokens of `text` in o200k_base. */
 export async function countTokens(text: string): Promise<number> {
   return (await load()).encode(text).length;

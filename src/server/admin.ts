@@ -12,6 +12,10 @@
  * then stays.
  * `GET /admin/mcp`: every MCP server with its state, transport, the tools it offers by the names the
  * model sees, call counts and p50/p95 call times, restarts and last error (docs/mcp.md).
+ *
+ * `GET /admin/compression`: the per-model calibration factors of the token estimate (upstream
+ * prompt_tokens / our estimate, with sample counts), the estimator's cache and learned
+ * chars-per-token ratios, the context windows upstreams reported, and the stage's failure count.
  */
 import { Elysia, t } from "elysia";
 import { ConfigError } from "../config/load.ts";
@@ -41,6 +45,7 @@ export function adminRoutes(runtime: Runtime) {
         return errorResponse(new ProxyError(400, `reload refused, the running configuration stays: ${err.message}`, "invalid_request_error", "invalid_config"), "openai");
       }
     })
+    .get("/admin/compression", () => runtime.compression.snapshot())
     .post(
     "/admin/tools/rank",
     async ({ body }) => {

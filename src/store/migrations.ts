@@ -38,4 +38,14 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE requests ADD COLUMN proxy_tool_calls TEXT;         -- JSON [{name, ms, ok, error?}]
    ALTER TABLE requests ADD COLUMN tool_time_ms REAL;             -- wall-clock time spent running proxy tools
    ALTER TABLE requests ADD COLUMN tool_loop_end TEXT;            -- answer | client_tools | max_tool_rounds | upstream_error | client_disconnected`,
+  // Compression (src/pipeline/compress.ts): estimated prompt tokens before and after the stage, the
+  // budget they were fitted to, what ran, and how many messages went or were cut.
+  `ALTER TABLE requests ADD COLUMN compression_mode TEXT;            -- fit | random | off | fit (no budget)
+   ALTER TABLE requests ADD COLUMN prompt_tokens_estimated INTEGER;   -- before the stage, calibrated
+   ALTER TABLE requests ADD COLUMN prompt_tokens_estimated_after INTEGER;
+   ALTER TABLE requests ADD COLUMN token_budget INTEGER;              -- context window - reply reserve
+   ALTER TABLE requests ADD COLUMN compression_steps TEXT;            -- JSON array: lossless, tool-results, history, tools, over budget
+   ALTER TABLE requests ADD COLUMN messages_dropped INTEGER;
+   ALTER TABLE requests ADD COLUMN messages_truncated INTEGER;
+   ALTER TABLE requests ADD COLUMN compression_ms REAL;`,
 ];

@@ -33,6 +33,14 @@ export interface RequestLogRow {
   tool_tokens_after?: number | null;
   selection_mode?: string | null;
   selection_ms?: number | null;
+  compression_mode?: string | null;
+  prompt_tokens_estimated?: number | null;
+  prompt_tokens_estimated_after?: number | null;
+  token_budget?: number | null;
+  compression_steps?: string[] | null;
+  messages_dropped?: number | null;
+  messages_truncated?: number | null;
+  compression_ms?: number | null;
   request_body?: string | null;
   response_body?: string | null;
   tool_rounds?: number | null;

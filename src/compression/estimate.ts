@@ -1,0 +1,213 @@
+/**
+ * Token estimates of chat messages and tools, fast enough for every request (docs/compression.md).
+ *
+ * Counts are o200k_base tokens (js-tiktoken, the one encoder of src/selection/tokens.ts). Encoding is
+ * ~1 µs per token, far too slow to run over a 16k-token request on every call, so:
+ * - a text counted before is looked up by its content (an LRU bounded by characters);
+ * - a new text is estimated from its length with a chars-per-token ratio learned from the texts
+ *   counted so far (one ratio for JSON, one for other text), and queued;
+ * - queued texts are counted exactly in the background, one small piece (cut at a newline) per
+ *   event-loop turn, so no request waits behind a long encode;
+ * - short new texts (a user's question) are counted at once while a per-request allowance lasts.
+ * A conversation repeats its system prompt, tools and history on every turn, so after the first
+ * request nearly every token comes from the cache.
+ */
+import type { ChatMessage, Tool } from "../protocol/openai.ts";
+import { encoding, loadedEncoding } from "../selection/tokens.ts";
+
+/** Chat-template tokens around each message (ChatML: `<|im_start|>role\n` ... `<|im_end|>\n`). */
+export const MESSAGE_OVERHEAD = 4;
+/** Template tokens around each tool call (Qwen/Hermes: `<tool_call>\n{"name": , "arguments": }\n</tool_call>`). */
+const TOOL_CALL_OVERHEAD = 10;
+/** Per tool in the tools block: the separators and the template's line around each definition. */
+const TOOL_OVERHEAD = 2;
+/** An image part: OpenAI's figure for one 512 px high-detail tile plus the base (85 + 170 x 4); vision towers vary. */
+export const IMAGE_TOKENS = 765;
+/** The reply's priming (`<|im_start|>assistant\n`). */
+export const REQUEST_OVERHEAD = 3;
+
+/** Characters of text kept in the count cache (~8 MB at most): the system prompts, tools and histories of some dozens of conversations. */
+const MAX_CACHED_CHARS = 4_000_000;
+/** Characters waiting for a background count; beyond this new texts stay estimated. */
+const MAX_QUEUED_CHARS = 2_000_000;
+/** Characters encoded per event-loop turn in the background (~1 ms). */
+const PIECE_CHARS = 4096;
+/** Characters of new text counted at once per request (~0.5 ms of encoding), the rest goes to the background. */
+const INLINE_CHARS = 2048;
+/** Texts up to this long are worth counting at once (a user's question, a short tool result). */
+const INLINE_MAX = 512;
+/** Starting chars per token, replaced as counts come in: o200k_base on English prose and on minified JSON. */
+const PRIOR = { text: 4.0, json: 3.0 };
+/** Weight of the starting ratio, in tokens, so that the first few counts do not swing it. */
+const PRIOR_TOKENS = 2000;
+
+type Kind = "text" | "json";
+
+interface Pending {
+  text: string;
+  pos: number;
+  tokens: number;
+}
+
+export class TokenEstimator {
+  private readonly exact = new Map<string, number>();
+  private cachedChars = 0;
+  private readonly queue: Pending[] = [];
+  private readonly queued = new Set<string>();
+  private queuedChars = 0;
+  private running = false;
+  private waiters: (() => void)[] = [];
+  private inlineLeft = INLINE_CHARS;
+  private readonly learned = { text: { chars: 0, tokens: 0 }, json: { chars: 0, tokens: 0 } };
+  /** Counts: texts looked up and found, texts estimated from their length. */
+  hits = 0;
+  misses = 0;
+
+  /** Starts a request: renews the allowance of text counted at once. */
+  beginRequest(): void {
+    this.inlineLeft = INLINE_CHARS;
+  }
+
+  /** Chars per token for texts of `kind`: the prior blended with what has been counted. */
+  charsPerToken(kind: Kind): number {
+    const l = this.learned[kind];
+    return (PRIOR[kind] * PRIOR_TOKENS + l.chars) / (PRIOR_TOKENS + l.tokens);
+  }
+
+  /** o200k_base tokens of `text`: exact when counted before, else estimated from its length (and queued). */
+  count(text: string): number {
+    if (text.length === 0) return 0;
+    const known = this.exact.get(text);
+    if (known !== undefined) {
+      this.hits++;
+      // Refresh its place in the LRU.
+      this.exact.delete(text);
+      this.exact.set(text, known);
+      return known;
+    }
+    const enc = loadedEncoding();
+    if (enc && text.length <= INLINE_MAX && this.inlineLeft >= text.length) {
+      this.inlineLeft -= text.length;
+      const n = enc.encode(text).length;
+      this.remember(text, n);
+      return n;
+    }
+    this.misses++;
+    this.enqueue(text);
+    return Math.ceil(text.length / this.charsPerToken(kindOf(text)));
+  }
+
+  /** Tokens of a message: its text, tool calls and images, plus the template's per-message tokens. */
+  messageTokens(message: ChatMessage): number {
+    let n = MESSAGE_OVERHEAD;
+    const content = message.content;
+    if (typeof content === "string") n += this.count(content);
+    else if (Array.isArray(content)) {
+      for (const part of content) {
+        if (part.type === "text" && typeof part.text === "string") n += this.count(part.text);
+        else if (part.type === "image_url" || part.type === "input_image" || part.type === "image") n += IMAGE_TOKENS;
+      }
+    }
+    if (Array.isArray(message.tool_calls)) {
+      for (const call of message.tool_calls) {
+        n += TOOL_CALL_OVERHEAD + this.count(String(call.function?.name ?? "")) + this.count(String(call.function?.arguments ?? ""));
+      }
+    }
+    if (typeof message.reasoning_content === "string") n += this.count(message.reasoning_content);
+    return n;
+  }
+
+  /** Tokens of one tool definition: its minified JSON. */
+  toolTokens(tool: Tool): number {
+    return TOOL_OVERHEAD + this.count(JSON.stringify(tool));
+  }
+
+  /** Resolves when every queued text has been counted. */
+  settle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** For /admin: cache size and the learned ratios. */
+  stats() {
+    return {
+      cached_texts: this.exact.size,
+      cached_chars: this.cachedChars,
+      queued_texts: this.queue.length,
+      hits: this.hits,
+      misses: this.misses,
+      chars_per_token: { text: round(this.charsPerToken("text")), json: round(this.charsPerToken("json")) },
+    };
+  }
+
+  private remember(text: string, tokens: number): void {
+    const l = this.learned[kindOf(text)];
+    l.chars += text.length;
+    l.tokens += tokens;
+    if (text.length > MAX_CACHED_CHARS) return;
+    this.exact.set(text, tokens);
+    this.cachedChars += text.length;
+    for (const [old] of this.exact) {
+      if (this.cachedChars <= MAX_CACHED_CHARS) break;
+      this.exact.delete(old);
+      this.cachedChars -= old.length;
+    }
+  }
+
+  private enqueue(text: string): void {
+    if (this.queued.has(text) || this.queuedChars + text.length > MAX_QUEUED_CHARS) return;
+    this.queued.add(text);
+    this.queuedChars += text.length;
+    this.queue.push({ text, pos: 0, tokens: 0 });
+    if (!this.running) {
+      this.running = true;
+      void this.drain();
+    }
+  }
+
+  /** Counts the queue one piece per event-loop turn. A failure to load the encoder empties the queue: estimates stay. */
+  private async drain(): Promise<void> {
+    try {
+      const enc = await encoding();
+      while (this.queue.length > 0) {
+        await new Promise((r) => setTimeout(r, 0));
+        const item = this.queue[0]!;
+        const end = pieceEnd(item.text, item.pos);
+        item.tokens += enc.encode(item.text.slice(item.pos, end)).length;
+        item.pos = end;
+        if (end < item.text.length) continue;
+        this.queue.shift();
+        this.queued.delete(item.text);
+        this.queuedChars -= item.text.length;
+        this.remember(item.text, item.tokens);
+      }
+    } catch {
+      this.queue.length = 0;
+      this.queued.clear();
+      this.queuedChars = 0;
+    } finally {
+      this.running = false;
+      for (const resolve of this.waiters.splice(0)) resolve();
+    }
+  }
+}
+
+function kindOf(text: string): Kind {
+  const c = text.charCodeAt(0);
+  return c === 123 /* { */ || c === 91 /* [ */ ? "json" : "text";
+}
+
+/**
+ * Where the piece starting at `pos` ends: just after a newline near PIECE_CHARS, else after a space,
+ * where o200k_base's pre-tokeniser splits anyway, so the pieces' counts add up to the whole's.
+ */
+function pieceEnd(text: string, pos: number): number {
+  const hard = pos + PIECE_CHARS;
+  if (hard >= text.length) return text.length;
+  const newline = text.lastIndexOf("\n", hard);
+  if (newline > pos + PIECE_CHARS / 2) return newline + 1;
+  const space = text.lastIndexOf(" ", hard);
+  return space > pos + PIECE_CHARS / 2 ? space : hard;
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;

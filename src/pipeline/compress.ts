@@ -1,0 +1,130 @@
+/**
+ * Compress stage: makes each request fit its model's context (src/compression/, docs/compression.md).
+ *
+ * Mode `fit` (the default) works when a budget is known (budget.ts): while the estimated prompt is
+ * over it, it runs 1. lossless compaction, 2. head+tail cuts of long tool results, 3. whole-turn
+ * history dropping, 4. tool selection with a token budget; a request still over goes upstream as it
+ * is, marked "over budget" in the log. Mode `random` drops user-message tokens at random to a ratio;
+ * `off` does nothing. Adds `X-LLM-Proxy-Compression: before->after` (estimated prompt tokens) and
+ * fills the log row; learns the per-model calibration from the upstream's `usage.prompt_tokens`.
+ * Any error leaves the request unchanged (the pipeline fails open; failures are counted).
+ */
+import { budgetOf } from "../compression/budget.ts";
+import { Draft } from "../compression/draft.ts";
+import { dropHistory } from "../compression/history.ts";
+import { lossless } from "../compression/lossless.ts";
+import { printout } from "../compression/printout.ts";
+import { randomDrop } from "../compression/random-drop.ts";
+import type { CompressionService } from "../compression/service.ts";
+import { resolveCompression, type CompressionSettings } from "../compression/settings.ts";
+import { dropTools } from "../compression/tools.ts";
+import { truncateToolResults } from "../compression/tool-results.ts";
+import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import { resolveSettings } from "../selection/settings.ts";
+import type { ChatContext, ChatStage } from "./index.ts";
+
+const HEADER = "x-llm-proxy-compression";
+
+export const compress: ChatStage = {
+  name: "compress",
+  async run(ctx) {
+    const { state, exchange, target } = ctx;
+    const settings = resolveCompression(state.config.compression, [exchange.row.client_model, target.model]);
+    exchange.row.compression_mode = settings.mode;
+    if (settings.mode === "off") return;
+    try {
+      if (settings.mode === "random") await random(ctx, settings);
+      else await fit(ctx, settings);
+    } catch (err) {
+      state.compression.failures++;
+      throw err;
+    }
+  },
+};
+
+const printing = (ctx: ChatContext) => ctx.state.config.log.log_messages || ctx.state.config.compression.log;
+
+async function random(ctx: ChatContext, settings: CompressionSettings): Promise<void> {
+  const started = performance.now();
+  const { request, exchange } = ctx;
+  const { messages, changed } = await randomDrop(request.messages, settings.keepShare, ctx.state.config.compression.seed);
+  Object.assign(exchange.row, { compression_steps: changed.length ? ["random"] : [], messages_truncated: changed.length, compression_ms: ms(started) });
+  if (changed.length === 0) return;
+  ctx.request = { ...request, messages };
+  if (printing(ctx)) {
+    const summary = `random, kept ~${Math.round(settings.keepShare * 100)}% of the tokens of ${changed.length} user message(s)`;
+    console.log(printout({ requestId: exchange.requestId, summary, before: request.messages, after: messages, origin: messages.map((_, i) => i) }));
+  }
+}
+
+async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<void> {
+  const { state, exchange, target } = ctx;
+  const service = state.compression;
+  const request = ctx.request;
+  const upstreamAsked = state.config.compression.upstream_context;
+  const budget = await budgetOf(request, settings, async () => (upstreamAsked ? service.windows.get(target.upstream, target.model) : undefined));
+  const row = exchange.row;
+  if (!budget) {
+    row.compression_mode = "fit (no budget)";
+    return;
+  }
+  // Timed from here: the upstream's answer about its window is a one-off network wait, not the stage's work.
+  const working = performance.now();
+  const key = `${target.upstream.name}/${target.model}`;
+  service.estimator.beginRequest();
+  const draft = new Draft(request, service.estimator);
+  const factor = service.calibration.factor(key) * (1 + settings.safety_margin);
+  // The steps compare raw estimates: the budget is brought to raw tokens once.
+  const limit = Math.floor(budget.tokens / factor);
+  const rawBefore = draft.total;
+  const steps: string[] = [];
+  if (draft.total > limit) {
+    if (lossless(draft) > 0) steps.push("lossless");
+    if (draft.total > limit && truncateToolResults(draft, limit, settings.max_tool_result_tokens) > 0) steps.push("tool-results");
+    if (draft.total > limit && dropHistory(draft, limit) > 0) steps.push("history");
+    if (draft.total > limit && draft.tools) {
+      const selection = resolveSettings(state.config.selection, [row.client_model, target.model]);
+      if ((await dropTools(draft, limit, state.selector, selection)) > 0) steps.push("tools");
+    }
+    if (draft.total > limit) steps.push("over budget");
+  }
+  const sent = draft.toRequest();
+  ctx.request = sent;
+  const before = Math.ceil(rawBefore * factor);
+  const after = Math.ceil(draft.total * factor);
+  const dropped = draft.dropped().length;
+  exchange.responseHeaders[HEADER] = `${before}->${after}`;
+  Object.assign(row, {
+    prompt_tokens_estimated: before,
+    prompt_tokens_estimated_after: after,
+    token_budget: budget.tokens,
+    compression_steps: steps,
+    messages_dropped: dropped,
+    messages_truncated: draft.truncated.size,
+    compression_ms: ms(working),
+  });
+  if (sent !== request && printing(ctx)) {
+    const summary = `fit, ${before} -> ${after} estimated tokens, budget ${budget.tokens} (${budget.source} window ${budget.window}), steps: ${steps.join(", ")}`;
+    console.log(printout({ requestId: exchange.requestId, summary, before: request.messages, after: draft.messages, origin: draft.origin }));
+  }
+  learnFrom(ctx, service, key, sent);
+}
+
+/**
+ * Once the exchange is over, compares the upstream's `usage.prompt_tokens` with our raw estimate of
+ * what was sent, recounted when the background counts are done (exact, not length-estimated).
+ * Ollama's prompt_eval_count leaves out the cached prefix, so Ollama upstreams do not teach it.
+ */
+function learnFrom(ctx: ChatContext, service: CompressionService, key: string, sent: ChatCompletionRequest): void {
+  if (ctx.target.upstream.config.type === "ollama") return;
+  ctx.exchange.onFinish((row) => {
+    const actual = row.prompt_tokens;
+    if (row.status !== 200 || typeof actual !== "number" || actual <= 0) return;
+    void service.estimator.settle().then(() => {
+      service.estimator.beginRequest();
+      service.calibration.observe(key, new Draft(sent, service.estimator).total, actual);
+    });
+  });
+}
+
+const ms = (from: number) => Math.round((performance.now() - from) * 1000) / 1000;
