@@ -4,7 +4,7 @@
  * The selector's usual rules still hold: a tool named by tool_choice or called in the history stays,
  * `never` tools go, related tools travel together while they fit.
  */
-import type { ChatCompletionRequest } from "../protocol/openai.ts";
+import type { ChatCompletionRequest, Tool } from "../protocol/openai.ts";
 import type { SelectionResult } from "../selection/selector.ts";
 import type { ResolvedSettings } from "../selection/settings.ts";
 import type { Draft } from "./draft.ts";
@@ -30,8 +30,17 @@ export async function dropTools(draft: Draft, limit: number, selector: ToolSelec
     // 0 means "no budget" to the selector; 1 keeps only what it must (tool_choice, tools called).
     max_tool_tokens: Math.max(1, room),
   };
-  const result = await selector.select({ ...draft.original, messages: draft.messages, tools }, settings);
-  if (!result || result.kept.length === tools.length) return 0;
+  const request = { ...draft.original, messages: draft.messages, tools };
+  let result = await selector.select(request, settings);
+  if (!result) return 0;
+  const mine = (kept: Tool[]) => kept.reduce((s, t) => s + draft.estimator.toolTokens(t), 0);
+  const estimated = mine(result.kept);
+  if (estimated > room + PER_TOOL_EXTRA * tools.length && result.tokensAfter > 0) {
+    // The selector counts exactly, the draft may still hold length-based estimates: once more in its units.
+    const scaled = Math.max(1, Math.floor(room * (result.tokensAfter / estimated)));
+    result = (await selector.select(request, { ...settings, max_tool_tokens: scaled })) ?? result;
+  }
+  if (result.kept.length === tools.length) return 0;
   draft.setTools(result.kept);
   return tools.length - result.kept.length;
 }
