@@ -5,7 +5,7 @@
  * ~1 µs per token, far too slow to run over a 16k-token request on every call, so:
  * - a text counted before is looked up by its content (an LRU bounded by characters);
  * - a new text is estimated from its length with a chars-per-token ratio learned from the texts
- *   counted so far (one ratio for JSON, one for other text), and queued;
+ *   counted so far (one ratio per kind of text: prose, structured data, tool definitions), and queued;
  * - queued texts are counted exactly in the background, one small piece (cut at a newline) per
  *   event-loop turn, so no request waits behind a long encode;
  * - short new texts (a user's question) are counted at once while a per-request allowance lasts.
@@ -36,15 +36,22 @@ const PIECE_CHARS = 4096;
 const INLINE_CHARS = 2048;
 /** Texts up to this long are worth counting at once (a user's question, a short tool result). */
 const INLINE_MAX = 512;
-/** Starting chars per token, replaced as counts come in: o200k_base on English prose and on minified JSON. */
-const PRIOR = { text: 4.0, json: 3.0 };
+/**
+ * Starting chars per token, replaced as counts come in. Measured with o200k_base on the generated Home
+ * Assistant conversations (bench/ha-conversation.ts): user and assistant text 4.6-4.9, the entity
+ * listing of the system prompt and tool results 3.3-3.4, tool definitions (JSON around English
+ * descriptions) 4.5.
+ */
+const PRIOR = { prose: 4.6, data: 3.4, tools: 4.4 };
 /** Weight of the starting ratio, in tokens, so that the first few counts do not swing it. */
 const PRIOR_TOKENS = 2000;
 
-type Kind = "text" | "json";
+/** prose: user and assistant text; data: system prompts, tool results and arguments; tools: tool definitions. */
+export type Kind = "prose" | "data" | "tools";
 
 interface Pending {
   text: string;
+  kind: Kind;
   pos: number;
   tokens: number;
 }
@@ -58,7 +65,7 @@ export class TokenEstimator {
   private running = false;
   private waiters: (() => void)[] = [];
   private inlineLeft = INLINE_CHARS;
-  private readonly learned = { text: { chars: 0, tokens: 0 }, json: { chars: 0, tokens: 0 } };
+  private readonly learned = { prose: { chars: 0, tokens: 0 }, data: { chars: 0, tokens: 0 }, tools: { chars: 0, tokens: 0 } };
   /** Counts: texts looked up and found, texts estimated from their length. */
   hits = 0;
   misses = 0;
@@ -74,8 +81,8 @@ export class TokenEstimator {
     return (PRIOR[kind] * PRIOR_TOKENS + l.chars) / (PRIOR_TOKENS + l.tokens);
   }
 
-  /** o200k_base tokens of `text`: exact when counted before, else estimated from its length (and queued). */
-  count(text: string): number {
+  /** o200k_base tokens of `text`: exact when counted before, else estimated from its length as `kind` (and queued). */
+  count(text: string, kind: Kind = "prose"): number {
     if (text.length === 0) return 0;
     const known = this.exact.get(text);
     if (known !== undefined) {
@@ -89,28 +96,29 @@ export class TokenEstimator {
     if (enc && text.length <= INLINE_MAX && this.inlineLeft >= text.length) {
       this.inlineLeft -= text.length;
       const n = enc.encode(text).length;
-      this.remember(text, n);
+      this.remember(text, n, kind);
       return n;
     }
     this.misses++;
-    this.enqueue(text);
-    return Math.ceil(text.length / this.charsPerToken(kindOf(text)));
+    this.enqueue(text, kind);
+    return Math.ceil(text.length / this.charsPerToken(kind));
   }
 
   /** Tokens of a message: its text, tool calls and images, plus the template's per-message tokens. */
   messageTokens(message: ChatMessage): number {
     let n = MESSAGE_OVERHEAD;
     const content = message.content;
-    if (typeof content === "string") n += this.count(content);
+    const kind: Kind = message.role === "user" || message.role === "assistant" ? "prose" : "data";
+    if (typeof content === "string") n += this.count(content, kind);
     else if (Array.isArray(content)) {
       for (const part of content) {
-        if (part.type === "text" && typeof part.text === "string") n += this.count(part.text);
+        if (part.type === "text" && typeof part.text === "string") n += this.count(part.text, kind);
         else if (part.type === "image_url" || part.type === "input_image" || part.type === "image") n += IMAGE_TOKENS;
       }
     }
     if (Array.isArray(message.tool_calls)) {
       for (const call of message.tool_calls) {
-        n += TOOL_CALL_OVERHEAD + this.count(String(call.function?.name ?? "")) + this.count(String(call.function?.arguments ?? ""));
+        n += TOOL_CALL_OVERHEAD + this.count(String(call.function?.name ?? "")) + this.count(String(call.function?.arguments ?? ""), "data");
       }
     }
     if (typeof message.reasoning_content === "string") n += this.count(message.reasoning_content);
@@ -119,7 +127,7 @@ export class TokenEstimator {
 
   /** Tokens of one tool definition: its minified JSON. */
   toolTokens(tool: Tool): number {
-    return TOOL_OVERHEAD + this.count(JSON.stringify(tool));
+    return TOOL_OVERHEAD + this.count(JSON.stringify(tool), "tools");
   }
 
   /** Resolves when every queued text has been counted. */
@@ -136,12 +144,12 @@ export class TokenEstimator {
       queued_texts: this.queue.length,
       hits: this.hits,
       misses: this.misses,
-      chars_per_token: { text: round(this.charsPerToken("text")), json: round(this.charsPerToken("json")) },
+      chars_per_token: { prose: round(this.charsPerToken("prose")), data: round(this.charsPerToken("data")), tools: round(this.charsPerToken("tools")) },
     };
   }
 
-  private remember(text: string, tokens: number): void {
-    const l = this.learned[kindOf(text)];
+  private remember(text: string, tokens: number, kind: Kind): void {
+    const l = this.learned[kind];
     l.chars += text.length;
     l.tokens += tokens;
     if (text.length > MAX_CACHED_CHARS) return;
@@ -154,11 +162,11 @@ export class TokenEstimator {
     }
   }
 
-  private enqueue(text: string): void {
+  private enqueue(text: string, kind: Kind): void {
     if (this.queued.has(text) || this.queuedChars + text.length > MAX_QUEUED_CHARS) return;
     this.queued.add(text);
     this.queuedChars += text.length;
-    this.queue.push({ text, pos: 0, tokens: 0 });
+    this.queue.push({ text, kind, pos: 0, tokens: 0 });
     if (!this.running) {
       this.running = true;
       void this.drain();
@@ -179,7 +187,7 @@ export class TokenEstimator {
         this.queue.shift();
         this.queued.delete(item.text);
         this.queuedChars -= item.text.length;
-        this.remember(item.text, item.tokens);
+        this.remember(item.text, item.tokens, item.kind);
       }
     } catch {
       this.queue.length = 0;
@@ -190,11 +198,6 @@ export class TokenEstimator {
       for (const resolve of this.waiters.splice(0)) resolve();
     }
   }
-}
-
-function kindOf(text: string): Kind {
-  const c = text.charCodeAt(0);
-  return c === 123 /* { */ || c === 91 /* [ */ ? "json" : "text";
 }
 
 /**

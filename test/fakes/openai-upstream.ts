@@ -40,6 +40,12 @@ export interface FakeUpstreamOptions {
   models?: string[];
   /** Used when the script is empty. */
   reply?: FakeReply;
+  /**
+   * A context size, as llama.cpp's `-c`: reported by `GET /props` and `/v1/models` (`meta.n_ctx`),
+   * and a chat request whose prompt (counted as the JSON of its messages and tools / 4) exceeds it
+   * gets llama.cpp's HTTP 400 `exceed_context_size_error`; usage counts the prompt the same way.
+   */
+  nCtx?: number;
 }
 
 const encoder = new TextEncoder();
@@ -89,12 +95,16 @@ export class FakeOpenAIUpstream {
     }
     this.requests.push({ method: req.method, path: url.pathname, headers: Object.fromEntries(req.headers), body, raw });
 
+    if (url.pathname === "/props" && this.options.nCtx) {
+      return Response.json({ default_generation_settings: { n_ctx: this.options.nCtx }, total_slots: 1, model_alias: this.models[0] });
+    }
     if (url.pathname === "/v1/models") {
       if (this.modelsDelayMs) await sleep(this.modelsDelayMs);
       if (this.modelsStatus !== 200) {
         return Response.json({ error: { message: `fake models error ${this.modelsStatus}`, type: "invalid_request_error", param: null, code: null } }, { status: this.modelsStatus });
       }
-      return Response.json({ object: "list", data: this.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake" })) });
+      const meta = this.options.nCtx ? { meta: { n_ctx: this.options.nCtx } } : {};
+      return Response.json({ object: "list", data: this.models.map((id) => ({ id, object: "model", created: 0, owned_by: "fake", ...meta })) });
     }
     if (url.pathname === "/v1/embeddings") {
       const inputs: unknown[] = Array.isArray(body.input) ? body.input : [body.input];
@@ -105,6 +115,12 @@ export class FakeOpenAIUpstream {
       return Response.json({ echo: { method: req.method, path: url.pathname, query: url.search, body: raw } }, { status: 201, headers: { "x-fake": "passthrough" } });
     }
 
+    const nCtx = this.options.nCtx;
+    if (nCtx && this.promptTokens(body) > nCtx) {
+      const n = this.promptTokens(body);
+      const message = `request (${n} tokens) exceeds the available context size (${nCtx} tokens), try increasing it`;
+      return Response.json({ error: { code: 400, message, type: "exceed_context_size_error", n_prompt_tokens: n, n_ctx: nCtx } }, { status: 400 });
+    }
     const reply = this.script.shift() ?? this.options.reply ?? {};
     if (reply.delayMs) await sleep(reply.delayMs);
     if (reply.body !== undefined || (reply.status && reply.status >= 400)) {
@@ -114,8 +130,13 @@ export class FakeOpenAIUpstream {
     return body?.stream ? this.stream(body, reply, req.signal) : Response.json(this.completion(body, reply), { headers: reply.headers });
   }
 
+  /** The prompt's tokens as this fake counts them when it has a context size: the JSON of messages and tools / 4. */
+  promptTokens(body: any): number {
+    return Math.ceil(JSON.stringify({ messages: body.messages ?? [], tools: body.tools ?? [] }).length / 4);
+  }
+
   private usage(body: any, reply: FakeReply) {
-    const prompt_tokens = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
+    const prompt_tokens = this.options.nCtx ? this.promptTokens(body) : Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
     const completion_tokens = Math.ceil((reply.content ?? "Hello from the fake upstream.").length / 4);
     return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
   }
