@@ -60,7 +60,9 @@ describe("compression through the OpenAI front", () => {
 
     const row = proxy.rows().at(-1)!;
     expect(row).toMatchObject({ status: 200, compression_mode: "fit", prompt_tokens_estimated: before, prompt_tokens_estimated_after: after, token_budget: N_CTX - 512 });
-    expect(JSON.parse(row.compression_steps as unknown as string)).toContain("history");
+    const steps = JSON.parse(row.compression_steps as unknown as string);
+    expect(steps.history).toBeGreaterThan(0);
+    expect(steps["over budget"]).toBeUndefined();
     expect(row.messages_dropped).toBe(big.messages.length - sent.messages.length);
   });
 
@@ -86,7 +88,7 @@ describe("compression through the OpenAI front", () => {
     expect(names).toContain("HassTurnOff");
     expect(sent.messages[0]).toEqual(crowded.messages[0]!);
     expect(sent.messages.at(-1).content).toBe(last);
-    expect(JSON.parse(proxy.rows().at(-1)!.compression_steps as unknown as string)).toContain("tools");
+    expect(JSON.parse(proxy.rows().at(-1)!.compression_steps as unknown as string).tools).toBeGreaterThan(0);
   });
 
   test("the upstream's usage calibrates the estimate, shown under /admin/compression", async () => {

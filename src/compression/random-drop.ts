@@ -21,8 +21,11 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** `text` with about `share` of its tokens kept, chosen at random, in their order; the original on any error. */
-export function dropTokens(text: string, share: number, enc: Tiktoken, random: () => number): string {
+/**
+ * `text` with about `share` of its tokens kept, chosen at random, in their order; the original on any
+ * error. `stats.removed` is increased by the tokens dropped.
+ */
+export function dropTokens(text: string, share: number, enc: Tiktoken, random: () => number, stats = { removed: 0 }): string {
   try {
     const ids = enc.encode(text);
     const keep = Math.max(1, Math.round(ids.length * share));
@@ -35,7 +38,9 @@ export function dropTokens(text: string, share: number, enc: Tiktoken, random: (
     }
     const kept = positions.slice(0, keep).sort((a, b) => a - b).map((i) => ids[i]!);
     // A multi-byte character split across dropped tokens decodes to U+FFFD: leave those out.
-    return enc.decode(kept).replaceAll("\uFFFD", "");
+    const out = enc.decode(kept).replaceAll("\uFFFD", "");
+    stats.removed += ids.length - keep;
+    return out;
   } catch {
     return text;
   }
@@ -45,25 +50,28 @@ export interface RandomDropResult {
   messages: ChatMessage[];
   /** Indices of the user messages changed. */
   changed: number[];
+  /** o200k_base tokens dropped. */
+  removed: number;
 }
 
 /** Applies mode random to `messages` (user messages only). `seed` undefined: a fresh draw. */
 export async function randomDrop(messages: readonly ChatMessage[], share: number, seed: number | undefined): Promise<RandomDropResult> {
-  if (share >= 1) return { messages: [...messages], changed: [] };
+  if (share >= 1) return { messages: [...messages], changed: [], removed: 0 };
   const enc = await encoding();
   const random = seed === undefined ? Math.random : seededRandom(seed);
   const changed: number[] = [];
+  const stats = { removed: 0 };
   const out = messages.map((m, i) => {
     if (m.role !== "user") return m;
     let next: ChatMessage = m;
     if (typeof m.content === "string") {
-      const text = dropTokens(m.content, share, enc, random);
+      const text = dropTokens(m.content, share, enc, random, stats);
       if (text !== m.content) next = { ...m, content: text };
     } else if (Array.isArray(m.content)) {
       let touched = false;
       const parts = m.content.map((part): ContentPart => {
         if (part.type !== "text" || typeof part.text !== "string") return part;
-        const text = dropTokens(part.text, share, enc, random);
+        const text = dropTokens(part.text, share, enc, random, stats);
         if (text === part.text) return part;
         touched = true;
         return { ...part, text };
@@ -73,5 +81,5 @@ export async function randomDrop(messages: readonly ChatMessage[], share: number
     if (next !== m) changed.push(i);
     return next;
   });
-  return { messages: out, changed };
+  return { messages: out, changed, removed: stats.removed };
 }

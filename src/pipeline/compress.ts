@@ -47,8 +47,8 @@ const printing = (ctx: ChatContext) => ctx.state.config.log.log_messages || ctx.
 async function random(ctx: ChatContext, settings: CompressionSettings): Promise<void> {
   const started = performance.now();
   const { request, exchange } = ctx;
-  const { messages, changed } = await randomDrop(request.messages, settings.keepShare, ctx.state.config.compression.seed);
-  Object.assign(exchange.row, { compression_steps: changed.length ? ["random"] : [], messages_truncated: changed.length, compression_ms: ms(started) });
+  const { messages, changed, removed } = await randomDrop(request.messages, settings.keepShare, ctx.state.config.compression.seed);
+  Object.assign(exchange.row, { compression_steps: changed.length ? { random: removed } : {}, messages_truncated: changed.length, compression_ms: ms(started) });
   if (changed.length === 0) return;
   ctx.request = { ...request, messages };
   if (printing(ctx)) {
@@ -77,17 +77,18 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
   // The steps compare raw estimates: the budget is brought to raw tokens once.
   const limit = Math.floor(budget.tokens / factor);
   const rawBefore = draft.total;
-  const steps: string[] = [];
-  if (draft.total > limit) {
-    if (lossless(draft) > 0) steps.push("lossless");
-    if (draft.total > limit && truncateToolResults(draft, limit, settings.max_tool_result_tokens) > 0) steps.push("tool-results");
-    if (draft.total > limit && dropHistory(draft, limit) > 0) steps.push("history");
-    if (draft.total > limit && draft.tools) {
-      const selection = resolveSettings(state.config.selection, [row.client_model, target.model]);
-      if ((await dropTools(draft, limit, state.selector, selection)) > 0) steps.push("tools");
-    }
-    if (draft.total > limit) steps.push("over budget");
-  }
+  // Step name -> estimated tokens it saved (calibrated); "over budget" -> tokens still over.
+  const steps: Record<string, number> = {};
+  const step = async (name: string, run: () => number | Promise<number>) => {
+    if (draft.total <= limit) return;
+    const from = draft.total;
+    if ((await run()) > 0) steps[name] = Math.round((from - draft.total) * factor);
+  };
+  await step("lossless", () => lossless(draft));
+  await step("tool-results", () => truncateToolResults(draft, limit, settings.max_tool_result_tokens));
+  await step("history", () => dropHistory(draft, limit));
+  await step("tools", () => dropTools(draft, limit, state.selector, resolveSettings(state.config.selection, [row.client_model, target.model])));
+  if (draft.total > limit) steps["over budget"] = Math.ceil((draft.total - limit) * factor);
   const sent = draft.toRequest();
   ctx.request = sent;
   const before = Math.ceil(rawBefore * factor);
@@ -104,7 +105,7 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
     compression_ms: ms(working),
   });
   if (sent !== request && printing(ctx)) {
-    const summary = `fit, ${before} -> ${after} estimated tokens, budget ${budget.tokens} (${budget.source} window ${budget.window}), steps: ${steps.join(", ")}`;
+    const summary = `fit, ${before} -> ${after} estimated tokens, budget ${budget.tokens} (${budget.source} window ${budget.window}), steps: ${Object.entries(steps).map(([k, v]) => `${k} ${v}`).join(", ")}`;
     console.log(printout({ requestId: exchange.requestId, summary, before: request.messages, after: draft.messages, origin: draft.origin }));
   }
   learnFrom(ctx, service, key, sent);

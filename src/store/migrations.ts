@@ -44,7 +44,7 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE requests ADD COLUMN prompt_tokens_estimated INTEGER;   -- before the stage, calibrated
    ALTER TABLE requests ADD COLUMN prompt_tokens_estimated_after INTEGER;
    ALTER TABLE requests ADD COLUMN token_budget INTEGER;              -- context window - reply reserve
-   ALTER TABLE requests ADD COLUMN compression_steps TEXT;            -- JSON array: lossless, tool-results, history, tools, over budget
+   ALTER TABLE requests ADD COLUMN compression_steps TEXT;            -- JSON object: step (lossless, tool-results, history, tools, random) -> tokens saved; "over budget" -> tokens still over
    ALTER TABLE requests ADD COLUMN messages_dropped INTEGER;
    ALTER TABLE requests ADD COLUMN messages_truncated INTEGER;
    ALTER TABLE requests ADD COLUMN compression_ms REAL;`,

@@ -71,7 +71,7 @@ export class RequestLogWriter {
               // NOT NULL columns: one row without them must not lose the whole batch.
               if (v === undefined || v === null) return NOT_NULL_DEFAULTS[c] ?? null;
               if (typeof v === "boolean") return v ? 1 : 0;
-              if (Array.isArray(v)) return JSON.stringify(v);
+              if (typeof v === "object") return JSON.stringify(v);
               return v;
             }),
           );

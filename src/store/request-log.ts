@@ -37,7 +37,8 @@ export interface RequestLogRow {
   prompt_tokens_estimated?: number | null;
   prompt_tokens_estimated_after?: number | null;
   token_budget?: number | null;
-  compression_steps?: string[] | null;
+  /** Step -> estimated tokens it saved; "over budget" -> tokens still over. */
+  compression_steps?: Record<string, number> | null;
   messages_dropped?: number | null;
   messages_truncated?: number | null;
   compression_ms?: number | null;
