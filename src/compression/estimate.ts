@@ -58,6 +58,8 @@ interface Pending {
 
 export class TokenEstimator {
   private readonly exact = new Map<string, number>();
+  /** Exact counts of tool objects seen before (weakly held). */
+  private readonly byTool = new WeakMap<object, number>();
   private cachedChars = 0;
   private readonly queue: Pending[] = [];
   private readonly queued = new Set<string>();
@@ -127,7 +129,14 @@ export class TokenEstimator {
 
   /** Tokens of one tool definition: its minified JSON. */
   toolTokens(tool: Tool): number {
-    return TOOL_OVERHEAD + this.count(JSON.stringify(tool), "tools");
+    // Tool objects that come back (step 1 hands out the same compacted objects) are not serialised again.
+    const known = this.byTool.get(tool);
+    if (known !== undefined) return known;
+    const json = JSON.stringify(tool);
+    const exact = this.exact.has(json);
+    const n = TOOL_OVERHEAD + this.count(json, "tools");
+    if (exact) this.byTool.set(tool, n);
+    return n;
   }
 
   /** Resolves when every queued text has been counted. */

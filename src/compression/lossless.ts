@@ -7,6 +7,7 @@
  * - a system (or developer) message that repeats an earlier one word for word is dropped.
  */
 import type { ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
+import { Lru } from "../selection/cache.ts";
 import type { Draft } from "./draft.ts";
 
 /** `text` with its whitespace runs collapsed (see above). */
@@ -17,10 +18,15 @@ export function collapseWhitespace(text: string): string {
     .replace(/(?:\r?\n){3,}/g, (m) => (m.includes("\r") ? "\r\n\r\n" : "\n\n"));
 }
 
+const SPACED_JSON = /\n|": |, "|, \{|  /;
+
 /** Minified JSON when `text` is a JSON object or array, else undefined. */
 export function minifyJson(text: string): string | undefined {
   const t = text.trimStart();
   if (!t.startsWith("{") && !t.startsWith("[")) return undefined;
+  // Indented or spaced JSON (JSON.stringify with an indent, Python's json.dumps) shows one of these;
+  // without them it is minified already and parsing it would be wasted.
+  if (!SPACED_JSON.test(text)) return undefined;
   try {
     const minified = JSON.stringify(JSON.parse(text));
     return minified.length < text.length ? minified : undefined;
@@ -29,8 +35,22 @@ export function minifyJson(text: string): string | undefined {
   }
 }
 
+/**
+ * Compacted texts by their original, per kind: a conversation resends its history every turn, so
+ * nearly every text was compacted before (regex passes and JSON parsing are the step's main cost).
+ * 1024 entries hold the texts of a few dozen long conversations.
+ */
+const compacted = { tool: new Lru<string, string>(1024), other: new Lru<string, string>(1024) };
+/** Texts shorter than this are compacted directly: the lookup would cost as much. */
+const MEMO_MIN_CHARS = 256;
+
 function compactText(text: string, tool: boolean): string {
-  return (tool ? minifyJson(text) : undefined) ?? collapseWhitespace(text);
+  const memo = tool ? compacted.tool : compacted.other;
+  const known = text.length >= MEMO_MIN_CHARS ? memo.get(text) : undefined;
+  if (known !== undefined) return known;
+  const out = (tool ? minifyJson(text) : undefined) ?? collapseWhitespace(text);
+  if (text.length >= MEMO_MIN_CHARS) memo.set(text, out);
+  return out;
 }
 
 /** The message with its text compacted, or the same object when nothing changed. */
@@ -73,6 +93,19 @@ function compactDescriptions<T>(value: T): T {
   return (out ?? value) as T;
 }
 
+/** Compacted tools by their JSON; null: nothing to compact. The same tool list arrives with every request. */
+const compactedTools = new Lru<string, Tool | null>(1024);
+
+function compactTool(tool: Tool): Tool {
+  const json = JSON.stringify(tool);
+  let known = compactedTools.get(json);
+  if (known === undefined) {
+    const compact = compactDescriptions(tool);
+    compactedTools.set(json, (known = compact === tool ? null : compact));
+  }
+  return known ?? tool;
+}
+
 /** Runs step 1 over the whole draft (it is cheap and safe, so it does not stop early). @returns messages and tools changed or dropped */
 export function lossless(draft: Draft): number {
   let changed = 0;
@@ -94,7 +127,7 @@ export function lossless(draft: Draft): number {
   });
   draft.remove(duplicates);
   if (draft.tools) {
-    const tools = draft.tools.map((t) => compactDescriptions(t) as Tool);
+    const tools = draft.tools.map(compactTool);
     const rewritten = tools.filter((t, i) => t !== draft.tools![i]).length;
     if (rewritten > 0) draft.setTools(tools);
     changed += rewritten;
