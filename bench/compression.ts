@@ -20,6 +20,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
+import { UNCALIBRATED } from "../src/compression/calibration.ts";
 import { Draft } from "../src/compression/draft.ts";
 import { seededRandom } from "../src/compression/random-drop.ts";
 import { CompressionService } from "../src/compression/service.ts";
@@ -179,7 +180,7 @@ if (values.llama) {
     const qwen = await qwenTokens(request);
     const sentQwen = r.sent === request ? qwen : await qwenTokens(r.sent);
     // The stage learns from every answered request, in order (EMA, alpha 0.1, as calibration.ts).
-    const calibrated = r.exactBefore * (factor ?? 1);
+    const calibrated = r.exactBefore * (factor ?? UNCALIBRATED);
     const cold = new Draft(request, new CompressionService(join(dir, "acc")).estimator).total;
     rows.push({ raw: r.exactBefore, cold, qwen, calibrated, sentQwen });
     const ratio = qwen / r.exactBefore;
@@ -194,11 +195,12 @@ if (values.llama) {
   const show = (name: string, xs: number[]) =>
     console.log(`| ${name} | ${fmt(mean(xs), 3)} | ${fmt(quantile(xs, 0.05), 3)} | ${fmt(quantile(xs, 0.95), 3)} | ${fmt(Math.min(...xs), 3)} | ${fmt(Math.max(...xs), 3)} | ${pct(xs.filter((x) => x > 1 + margin).length, xs.length)} |`);
   show("o200k exact (counts cached)", ratios);
-  show("cold (length-based, empty cache)", coldRatios);
+  show(`o200k x ${UNCALIBRATED} (a model not yet calibrated)`, ratios.map((x) => x / UNCALIBRATED));
+  show(`cold: length-based, empty cache, x ${UNCALIBRATED}`, coldRatios.map((x) => x / UNCALIBRATED));
   show("calibrated (after 10 requests)", calErr);
   const refused = rows.filter((x) => x.sentQwen > NUM_CTX).length;
   const refusedBefore = rows.filter((x) => x.qwen > NUM_CTX).length;
-  console.log(`\nllama-server (-c ${NUM_CTX}) would refuse ${pct(refusedBefore, rows.length)} of these requests as sent by HA, ${pct(refused, rows.length)} after the stage (uncalibrated, margin ${margin * 100}%).`);
+  console.log(`\nllama-server (-c ${NUM_CTX}) would refuse ${pct(refusedBefore, rows.length)} of these requests as sent by HA, ${pct(refused, rows.length)} after the stage (not calibrated, margin ${margin * 100}%); after the stage ${pct(rows.filter((x) => x.sentQwen > budget).length, rows.length)} exceed the budget (window - reply reserve) in Qwen tokens.`);
   console.log(`final calibration factor: ${fmt(factor ?? NaN, 3)}`);
 }
 

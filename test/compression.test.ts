@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { budgetOf } from "../src/compression/budget.ts";
-import { Calibration } from "../src/compression/calibration.ts";
+import { Calibration, UNCALIBRATED } from "../src/compression/calibration.ts";
 import { Draft } from "../src/compression/draft.ts";
 import { IMAGE_TOKENS, TokenEstimator } from "../src/compression/estimate.ts";
 import { dropHistory, turns } from "../src/compression/history.ts";
@@ -316,7 +316,7 @@ describe("estimates and calibration", () => {
   test("the factor follows the upstream's counts, ignores outliers, and survives a restart", () => {
     const dir = tempDir();
     const calibration = new Calibration(dir);
-    expect(calibration.factor("u/m")).toBe(1);
+    expect(calibration.factor("u/m")).toBe(UNCALIBRATED);
     expect(calibration.observe("u/m", 1000, 1200)).toBe(true);
     expect(calibration.factor("u/m")).toBeCloseTo(1.2);
     for (let i = 0; i < 50; i++) calibration.observe("u/m", 1000, 1100);
