@@ -38,7 +38,7 @@ export interface RuntimeState {
   readonly splices: SpliceStore;
   /** Chat history writer, when `log.chat_history` is on. */
   readonly chats: ChatHistory | undefined;
-  /** Token estimates, calibration and reported context windows (the same object across reloads). */
+  /** Token estimates and calibration (the same object across reloads). */
   readonly compression: CompressionService;
 }
 

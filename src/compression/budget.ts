@@ -3,7 +3,7 @@
  *
  * The window comes from, in order: the request (Ollama `options.num_ctx`), the config
  * (`compression.models.<glob>.context_window`, else `compression.context_window`), what the upstream
- * reports (upstream-window.ts), else there is no budget and nothing is cut. The reply's room is the
+ * reports (src/upstream/model-facts.ts), else there is no budget and nothing is cut. The reply's room is the
  * request's `max_tokens` / `max_completion_tokens` (Ollama `num_predict` arrives as max_tokens), else
  * `reply_reserve`.
  */

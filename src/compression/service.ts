@@ -1,16 +1,14 @@
 /**
  * The long-lived part of compression (it outlives config reloads, hung on the Runtime): the token
- * estimator with its count cache, the per-model calibration, the context windows upstreams reported,
- * and the count of stage failures (each one passed the request on unchanged).
+ * estimator with its count cache, the per-model calibration, and the count of stage failures (each
+ * one passed the request on unchanged).
  */
 import { Calibration } from "./calibration.ts";
 import { TokenEstimator } from "./estimate.ts";
-import { UpstreamWindows } from "./upstream-window.ts";
 
 export class CompressionService {
   readonly estimator = new TokenEstimator();
   readonly calibration: Calibration;
-  readonly windows = new UpstreamWindows();
   /** Requests the stage failed on (passed on unchanged). */
   failures = 0;
 
@@ -21,7 +19,7 @@ export class CompressionService {
 
   /** For GET /admin/compression. */
   snapshot() {
-    return { failures: this.failures, calibration: this.calibration.snapshot(), estimator: this.estimator.stats(), upstream_windows: this.windows.snapshot() };
+    return { failures: this.failures, calibration: this.calibration.snapshot(), estimator: this.estimator.stats() };
   }
 
   /** Writes the calibration file. */

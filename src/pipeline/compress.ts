@@ -21,6 +21,7 @@ import { dropTools } from "../compression/tools.ts";
 import { truncateToolResults } from "../compression/tool-results.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import { resolveSettings } from "../selection/settings.ts";
+import { getModelFacts } from "../upstream/model-facts.ts";
 import type { ChatContext, ChatStage } from "./index.ts";
 
 const HEADER = "x-llm-proxy-compression";
@@ -61,8 +62,7 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
   const { state, exchange, target } = ctx;
   const service = state.compression;
   const request = ctx.request;
-  const upstreamAsked = state.config.compression.upstream_context;
-  const budget = await budgetOf(request, settings, async () => (upstreamAsked ? service.windows.get(target.upstream, target.model) : undefined));
+  const budget = await budgetOf(request, settings, () => reportedWindow(ctx));
   const row = exchange.row;
   if (!budget) {
     row.compression_mode = "fit (no budget)";
@@ -109,6 +109,17 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
     console.log(printout({ requestId: exchange.requestId, summary, before: request.messages, after: draft.messages, origin: draft.origin }));
   }
   learnFrom(ctx, service, key, sent);
+}
+
+/**
+ * The context window the upstream reports for the model (src/upstream/model-facts.ts: llama.cpp's
+ * per-slot n_ctx, vLLM's max_model_len, an Ollama model's num_ctx parameter), else the model's
+ * trained context (Ollama `<arch>.context_length`); undefined when `compression.upstream_context` is off.
+ */
+async function reportedWindow(ctx: ChatContext): Promise<number | undefined> {
+  if (!ctx.state.config.compression.upstream_context) return undefined;
+  const facts = await getModelFacts(ctx.target.upstream, ctx.target.model, { clientAuthorization: ctx.exchange.clientAuthorization });
+  return facts.context_length ?? facts.n_ctx_train;
 }
 
 /**

@@ -15,7 +15,7 @@
  *
  * `GET /admin/compression`: the per-model calibration factors of the token estimate (upstream
  * prompt_tokens / our estimate, with sample counts), the estimator's cache and learned
- * chars-per-token ratios, the context windows upstreams reported, and the stage's failure count.
+ * chars-per-token ratios, and the stage's failure count.
  */
 import { Elysia, t } from "elysia";
 import { ConfigError } from "../config/load.ts";
