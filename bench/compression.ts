@@ -60,9 +60,23 @@ async function runStage(service: CompressionService, request: ChatCompletionRequ
   const exchange = new Exchange({ requestId: "bench", endpoint: "/api/chat", method: "POST" });
   const state = { config, compression: service, selector } as unknown as RuntimeState;
   const ctx: ChatContext = { state, exchange, target: { upstream, model: "bench-model" }, request: canonical };
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await compress.run(ctx);
-  return { row: exchange.row, sent: ctx.request, ms: performance.now() - started };
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  return { row: exchange.row, sent: ctx.request, ms, cpuMs: (used.user + used.system) / 1000 };
+}
+
+/** A fixed piece of work (parsing a 64 KB JSON document) timed like the stage: how much of a p95 is this machine's load. */
+const REFERENCE = JSON.stringify(Array.from({ length: 800 }, (_, i) => ({ id: i, name: `entity ${i}`, state: "on", area: "Kitchen" })));
+function reference(): { ms: number; cpuMs: number } {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  JSON.parse(REFERENCE);
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  return { ms, cpuMs: (used.user + used.system) / 1000 };
 }
 
 const quantile = (xs: number[], q: number) => {
@@ -98,7 +112,10 @@ interface Result {
   row: RequestLogRow;
   sent: ChatCompletionRequest;
   warmMs: number;
+  warmCpuMs: number;
   coldMs: number;
+  refMs: number;
+  refCpuMs: number;
   /** o200k_base estimate of the whole request, exact (after the background counts). */
   exactBefore: number;
 }
@@ -109,10 +126,11 @@ for (const c of cases) {
   const coldRun = await runStage(cold, c.request);
   await runStage(service, c.previous);
   await service.estimator.settle();
-  const { row, sent, ms } = await runStage(service, c.request);
+  const { row, sent, ms, cpuMs } = await runStage(service, c.request);
+  const ref = reference();
   await service.estimator.settle();
   const exactBefore = new Draft(c.request, service.estimator).total;
-  results.push({ row, sent, warmMs: ms, coldMs: coldRun.ms, exactBefore });
+  results.push({ row, sent, warmMs: ms, warmCpuMs: cpuMs, coldMs: coldRun.ms, refMs: ref.ms, refCpuMs: ref.cpuMs, exactBefore });
 }
 
 const budget = results[0]!.row.token_budget!;
@@ -127,9 +145,16 @@ const line = (name: string, rs: Result[]) =>
   console.log(
     `| ${name} | ${rs.length} | ${pct(rs.filter(over).length, rs.length)} | ${pct(rs.filter(stillOver).length, rs.length)} | ${Math.round(mean(rs.map((r) => r.row.prompt_tokens_estimated!)))} | ${Math.round(mean(rs.map((r) => r.row.prompt_tokens_estimated_after!)))} |`,
   );
+const by = (test: (shape: ConversationShape) => boolean) => generated.filter((_, i) => test(cases[i]!.shape));
 line("all", generated);
-line("tools <= 40", generated.filter((r, i) => cases[i]!.shape.tools <= 40));
-line("entities <= 150", generated.filter((r, i) => cases[i]!.shape.entities <= 150));
+line("1-3 rounds", by((s) => s.rounds <= 3));
+line("4-10 rounds", by((s) => s.rounds > 3 && s.rounds <= 10));
+line("11-30 rounds", by((s) => s.rounds > 10));
+line("50-100 entities", by((s) => s.entities <= 100));
+line("101-200 entities", by((s) => s.entities > 100 && s.entities <= 200));
+line("201-300 entities", by((s) => s.entities > 200));
+line("34-50 tools", by((s) => s.tools <= 50));
+line("51-76 tools", by((s) => s.tools > 50));
 
 console.log("\n### Steps (requests over budget)\n");
 console.log("| step | ran in | est. tokens saved, mean when it ran | total |");
@@ -141,9 +166,9 @@ for (const step of ["lossless", "tool-results", "history", "tools", "over budget
 }
 console.log(`\nmessages dropped per compressed request: ${fmt(mean(compressed.map((r) => r.row.messages_dropped ?? 0)), 1)}, tool results cut: ${fmt(mean(compressed.map((r) => r.row.messages_truncated ?? 0)), 1)}`);
 
-console.log("\n### Stage latency (ms, whole stage: budget, estimate, steps)\n");
-console.log("| requests (o200k tokens) | n | warm p50 | warm p95 | cold p50 | cold p95 |");
-console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+console.log("\n### Stage latency (ms, whole stage: budget, estimate, steps; wall clock and process CPU time)\n");
+console.log("| requests (o200k tokens) | n | warm p50 | warm p95 | warm CPU p50 | warm CPU p95 | cold p50 | cold p95 |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 const buckets: [string, (r: Result) => boolean][] = [
   ["< 8k", (r) => r.exactBefore < 8000],
   ["8k-14k", (r) => r.exactBefore >= 8000 && r.exactBefore < 14000],
@@ -154,8 +179,14 @@ const buckets: [string, (r: Result) => boolean][] = [
 for (const [name, test] of buckets) {
   const rs = results.filter(test);
   const w = rs.map((r) => r.warmMs);
+  const wc = rs.map((r) => r.warmCpuMs);
   const c = rs.map((r) => r.coldMs);
-  console.log(`| ${name} | ${rs.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(c, 0.5))} | ${fmt(quantile(c, 0.95))} |`);
+  console.log(`| ${name} | ${rs.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(wc, 0.5))} | ${fmt(quantile(wc, 0.95))} | ${fmt(quantile(c, 0.5))} | ${fmt(quantile(c, 0.95))} |`);
+}
+{
+  const w = results.map((r) => r.refMs);
+  const wc = results.map((r) => r.refCpuMs);
+  console.log(`| reference: JSON.parse of 64 KB, timed after each warm run | ${results.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(wc, 0.5))} | ${fmt(quantile(wc, 0.95))} | | |`);
 }
 console.log(`\nestimator after the run: ${JSON.stringify(service.estimator.stats())}`);
 
