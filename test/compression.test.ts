@@ -160,6 +160,23 @@ describe("step 3: history", () => {
     }
   });
 
+  test("history_block: the number of turns dropped is a multiple of the block, so the cut moves once every block turns", () => {
+    const cuts: number[] = [];
+    for (let rounds = 6; rounds <= 12; rounds++) {
+      const messages = conversation(rounds);
+      const draft = new Draft({ model: "m", messages }, new TokenEstimator());
+      const perRound = (draft.total - draft.tokens[0]! - draft.tokens.at(-1)!) / rounds;
+      // room for about 4.5 rounds of history
+      dropHistory(draft, Math.floor(draft.tokens[0]! + draft.tokens.at(-1)! + 4.5 * perRound), 4);
+      expectPaired(draft.messages);
+      cuts.push(Number(/^round (\d+)/.exec(draft.messages[1]!.content as string)![1]));
+    }
+    expect(cuts.every((c) => c % 4 === 0)).toBe(true);
+    // the first kept round changes only every 4 turns: the prompt's prefix is the same in between
+    expect(new Set(cuts).size).toBeLessThanOrEqual(3);
+    expect(cuts.at(-1)).toBeGreaterThan(cuts[0]!);
+  });
+
   test("system prompts anywhere and the last user turn (a tool loop in progress) are never dropped, even over the limit", () => {
     const messages: ChatMessage[] = [
       { role: "system", content: words(300) },

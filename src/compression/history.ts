@@ -31,18 +31,21 @@ export function turns(roles: readonly string[]): number[][] {
   return out;
 }
 
-/** Runs step 3 until the draft's total is at most `limit`. @returns messages dropped */
-export function dropHistory(draft: Draft, limit: number): number {
+/**
+ * Runs step 3 until the draft's total is at most `limit`. With `block` > 1 the number of turns dropped
+ * is rounded up to a multiple of it (counted from the conversation's start): the cut then moves once
+ * every `block` turns instead of every turn, and in between the prompt keeps its prefix, so the
+ * upstream's KV/prefix cache still holds the history (at the price of up to block - 1 turns more).
+ * @returns messages dropped
+ */
+export function dropHistory(draft: Draft, limit: number, block = 1): number {
   let over = draft.total - limit;
   if (over <= 0) return 0;
-  const gone: number[] = [];
-  for (const turn of turns(draft.messages.map((m) => m.role))) {
-    if (over <= 0) break;
-    for (const i of turn) {
-      gone.push(i);
-      over -= draft.tokens[i]!;
-    }
-  }
+  const all = turns(draft.messages.map((m) => m.role));
+  let n = 0;
+  while (n < all.length && over > 0) for (const i of all[n++]!) over -= draft.tokens[i]!;
+  n = Math.min(all.length, Math.ceil(n / block) * block);
+  const gone = all.slice(0, n).flat();
   draft.remove(gone);
   return gone.length;
 }

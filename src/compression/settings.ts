@@ -15,6 +15,8 @@ export interface CompressionSettings {
   reply_reserve: number;
   safety_margin: number;
   max_tool_result_tokens: number;
+  /** Step 3 drops turns in multiples of this. */
+  history_block: number;
   /** Share of each user message's tokens that mode random keeps, in (0, 1]. */
   keepShare: number;
 }
@@ -31,6 +33,7 @@ export function resolveCompression(config: CompressionConfig, modelNames: readon
     reply_reserve: merged.reply_reserve,
     safety_margin: merged.safety_margin,
     max_tool_result_tokens: merged.max_tool_result_tokens,
+    history_block: merged.history_block,
     // TOKENS_TO_KEEP_RATIO wins when set below 1, as in the proxies these settings come from.
     keepShare: merged.keep_ratio < 1 ? merged.keep_ratio : 1 / merged.ratio,
   };

@@ -109,6 +109,7 @@ export const CompressionOverrideSchema = T.Object(
     reply_reserve: T.Optional(T.Integer({ minimum: 0 })),
     safety_margin: T.Optional(T.Number({ minimum: 0, maximum: 1 })),
     max_tool_result_tokens: T.Optional(T.Integer({ minimum: 16 })),
+    history_block: T.Optional(T.Integer({ minimum: 1 })),
     ratio: T.Optional(T.Number({ minimum: 1 })),
     keep_ratio: T.Optional(T.Number({ exclusiveMinimum: 0, maximum: 1 })),
   },
@@ -129,6 +130,8 @@ export const CompressionSchema = T.Object(
     safety_margin: T.Number({ minimum: 0, maximum: 1, default: 0.05 }),
     /** Step 2: tool results longer than this are cut to head + tail. */
     max_tool_result_tokens: T.Integer({ minimum: 16, default: 512 }),
+    /** Step 3 drops turns in multiples of this, so the upstream's prefix cache survives between cuts (docs/compression.md). */
+    history_block: T.Integer({ minimum: 1, default: 1 }),
     /** Mode random: 2.0 keeps ~50% of each user message's tokens (env COMPRESSION_RATIO). */
     ratio: T.Number({ minimum: 1, default: 1 }),
     /** Mode random: share of tokens kept, wins when below 1 (env TOKENS_TO_KEEP_RATIO). */

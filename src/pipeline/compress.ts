@@ -86,7 +86,7 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
   };
   await step("lossless", () => lossless(draft));
   await step("tool-results", () => truncateToolResults(draft, limit, settings.max_tool_result_tokens));
-  await step("history", () => dropHistory(draft, limit));
+  await step("history", () => dropHistory(draft, limit, settings.history_block));
   await step("tools", () => dropTools(draft, limit, state.selector, resolveSettings(state.config.selection, [row.client_model, target.model])));
   if (draft.total > limit) steps["over budget"] = Math.ceil((draft.total - limit) * factor);
   const sent = draft.toRequest();
