@@ -124,6 +124,8 @@ const results: Result[] = [];
 for (const c of cases) {
   const cold = new CompressionService(join(dir, "cold"));
   const coldRun = await runStage(cold, c.request);
+  // Its background counts must not run during the warm measurement.
+  await cold.estimator.settle();
   await runStage(service, c.previous);
   await service.estimator.settle();
   const { row, sent, ms, cpuMs } = await runStage(service, c.request);

@@ -132,7 +132,7 @@ export class TokenEstimator {
     // Tool objects that come back (step 1 hands out the same compacted objects) are not serialised again.
     const known = this.byTool.get(tool);
     if (known !== undefined) return known;
-    const json = JSON.stringify(tool);
+    const json = toolJson(tool);
     const exact = this.exact.has(json);
     const n = TOOL_OVERHEAD + this.count(json, "tools");
     if (exact) this.byTool.set(tool, n);
@@ -207,6 +207,15 @@ export class TokenEstimator {
       for (const resolve of this.waiters.splice(0)) resolve();
     }
   }
+}
+
+const jsonOfTool = new WeakMap<object, string>();
+
+/** A tool's minified JSON, serialised once per tool object (the estimate and step 1 both need it). */
+export function toolJson(tool: Tool): string {
+  let json = jsonOfTool.get(tool);
+  if (json === undefined) jsonOfTool.set(tool, (json = JSON.stringify(tool)));
+  return json;
 }
 
 /**

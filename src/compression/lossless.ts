@@ -9,6 +9,7 @@
 import type { ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
 import { Lru } from "../selection/cache.ts";
 import type { Draft } from "./draft.ts";
+import { toolJson } from "./estimate.ts";
 
 /** `text` with its whitespace runs collapsed (see above). */
 export function collapseWhitespace(text: string): string {
@@ -97,7 +98,7 @@ function compactDescriptions<T>(value: T): T {
 const compactedTools = new Lru<string, Tool | null>(1024);
 
 function compactTool(tool: Tool): Tool {
-  const json = JSON.stringify(tool);
+  const json = toolJson(tool);
   let known = compactedTools.get(json);
   if (known === undefined) {
     const compact = compactDescriptions(tool);
