@@ -137,6 +137,16 @@ describe("environment variables", () => {
     expect(configErrorOf(() => loadConfig({ path, env: { MAX_RETRIES: "many" } }))).toContain(`upstreams[0].max_retries: expected integer, found "many"`);
   });
 
+  test("COMPRESSION_RATIO and TOKENS_TO_KEEP_RATIO set the ratios and turn on mode random, over the file's mode", () => {
+    const fit = "compression:\n  mode: fit\n";
+    expect(load(fit, { COMPRESSION_RATIO: "2" }).compression).toMatchObject({ mode: "random", ratio: 2, keep_ratio: 1 });
+    expect(load(fit, { TOKENS_TO_KEEP_RATIO: "0.7" }).compression).toMatchObject({ mode: "random", keep_ratio: 0.7 });
+    // a ratio that drops nothing leaves the mode alone
+    expect(load(fit, { COMPRESSION_RATIO: "1" }).compression.mode).toBe("fit");
+    const path = file(fit);
+    expect(configErrorOf(() => loadConfig({ path, env: { TOKENS_TO_KEEP_RATIO: "1.5" } }))).toContain("compression.keep_ratio: expected number to be less or equal to 1");
+  });
+
   test("without upstreams in the file, the environment makes the default one", () => {
     const config = load("server:\n  port: 1234\n", { OPENAI_BASE_URL: "http://127.0.0.1:8000/v1", OPENAI_API_KEY: "sk-env" });
     expect(config.upstreams).toHaveLength(1);

@@ -9,8 +9,8 @@
  * Tool selection: TOOLS_TO_KEEP, LLM_PROXY_EMBEDDING_MODEL, LLM_PROXY_MODELS_DIR.
  * Augmented models: MODELS_CONFIG_DIR (models_dir).
  * MCP servers file: MCP_CONFIG.
- * Compression: COMPRESSION_RATIO, TOKENS_TO_KEEP_RATIO (either one, when it asks for dropping, turns
- *   on `compression.mode: random` unless the file sets a mode, as it does in the proxies they come from).
+ * Compression: COMPRESSION_RATIO, TOKENS_TO_KEEP_RATIO (either one, when it asks for dropping, also sets
+ *   `compression.mode: random`, as it turns dropping on in the proxies these names come from).
  * Durations accept "250ms", "30s", "2m"; a bare number means seconds, as in the tools these names
  * come from.
  */
@@ -70,7 +70,7 @@ export function applyEnv(doc: Record<string, any>, env: Env): void {
     const compression = (doc.compression ??= {});
     if (ratio) compression.ratio = ratio;
     if (keepRatio) compression.keep_ratio = keepRatio;
-    if (compression.mode === undefined && (Number(ratio ?? 1) > 1 || Number(keepRatio ?? 1) < 1)) compression.mode = "random";
+    if (Number(ratio ?? 1) > 1 || Number(keepRatio ?? 1) < 1) compression.mode = "random";
   }
 
   const apiKey = first(env, "OPENAI_API_KEY", "API_KEY");
