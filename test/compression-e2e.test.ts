@@ -101,6 +101,27 @@ describe("compression through the OpenAI front", () => {
     expect(entry.factor).toBeGreaterThan(0.3);
   });
 
+  test("a context-size refusal teaches the calibration: the next request fits", async () => {
+    // An upstream whose tokenizer needs about twice the tokens we estimate.
+    const dense = new FakeOpenAIUpstream({ nCtx: N_CTX, charsPerToken: 2 });
+    const learning = startProxy({ upstreams: [{ name: "dense", base_url: dense.url, api_key: "k" }], selection: { mode: "off" } });
+    try {
+      const client = openaiClient(learning);
+      const first = await client.chat.completions.create({ ...big, model: "fake-model", max_tokens: 256 } as any).catch((e) => e);
+      expect(first).toBeInstanceOf(OpenAI.BadRequestError);
+      const calibration = learning.runtime.compression.calibration;
+      await learning.runtime.compression.estimator.settle();
+      for (let i = 0; i < 50 && !calibration.snapshot()["dense/fake-model"]; i++) await Bun.sleep(20);
+      expect(calibration.factor("dense/fake-model")).toBeGreaterThan(1.5);
+      const second = await client.chat.completions.create({ ...big, model: "fake-model", max_tokens: 256 } as any);
+      expect(second.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+      expect(dense.promptTokens(dense.chatRequests.at(-1)!.body)).toBeLessThanOrEqual(N_CTX);
+    } finally {
+      learning.stop();
+      dense.stop();
+    }
+  });
+
   test("mode random per model: user messages are thinned deterministically, the rest untouched", async () => {
     const request = { model: "fake/seeded-model", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "please turn on every single light in the living room and the kitchen right now" }] } as const;
     await openaiClient(proxy).chat.completions.create(request as any);

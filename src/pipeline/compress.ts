@@ -122,16 +122,29 @@ async function reportedWindow(ctx: ChatContext): Promise<number | undefined> {
   return facts.context_length ?? facts.n_ctx_train;
 }
 
+/** The prompt tokens llama.cpp counted in its "exceeds the available context size" error (`n_prompt_tokens`). */
+function refusedPromptTokens(error: string | null | undefined): number | undefined {
+  if (!error?.includes("exceed_context_size_error")) return undefined;
+  try {
+    const n = (JSON.parse(error) as { error?: { n_prompt_tokens?: unknown } }).error?.n_prompt_tokens;
+    return typeof n === "number" && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Once the exchange is over, compares the upstream's `usage.prompt_tokens` with our raw estimate of
- * what was sent, recounted when the background counts are done (exact, not length-estimated).
- * Ollama's prompt_eval_count leaves out the cached prefix, so Ollama upstreams do not teach it.
+ * Once the exchange is over, compares the upstream's count of the prompt (`usage.prompt_tokens`, or
+ * the `n_prompt_tokens` of llama.cpp's context-size refusal, so the next request fits) with our raw
+ * estimate of what was sent, recounted when the background counts are done (exact, not
+ * length-estimated). Ollama's prompt_eval_count leaves out the cached prefix, so Ollama upstreams do
+ * not teach it.
  */
 function learnFrom(ctx: ChatContext, service: CompressionService, key: string, sent: ChatCompletionRequest): void {
   if (ctx.target.upstream.config.type === "ollama") return;
   ctx.exchange.onFinish((row) => {
-    const actual = row.prompt_tokens;
-    if (row.status !== 200 || typeof actual !== "number" || actual <= 0) return;
+    const actual = row.status === 200 ? row.prompt_tokens : refusedPromptTokens(row.error);
+    if (typeof actual !== "number" || actual <= 0) return;
     void service.estimator.settle().then(() => {
       service.estimator.beginRequest();
       service.calibration.observe(key, new Draft(sent, service.estimator).total, actual);

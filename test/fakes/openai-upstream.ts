@@ -46,6 +46,8 @@ export interface FakeUpstreamOptions {
    * gets llama.cpp's HTTP 400 `exceed_context_size_error`; usage counts the prompt the same way.
    */
   nCtx?: number;
+  /** Characters per token of that count (default 4): a smaller value plays a tokenizer that needs more tokens. */
+  charsPerToken?: number;
 }
 
 const encoder = new TextEncoder();
@@ -130,9 +132,9 @@ export class FakeOpenAIUpstream {
     return body?.stream ? this.stream(body, reply, req.signal) : Response.json(this.completion(body, reply), { headers: reply.headers });
   }
 
-  /** The prompt's tokens as this fake counts them when it has a context size: the JSON of messages and tools / 4. */
+  /** The prompt's tokens as this fake counts them when it has a context size: the JSON of messages and tools / charsPerToken. */
   promptTokens(body: any): number {
-    return Math.ceil(JSON.stringify({ messages: body.messages ?? [], tools: body.tools ?? [] }).length / 4);
+    return Math.ceil(JSON.stringify({ messages: body.messages ?? [], tools: body.tools ?? [] }).length / (this.options.charsPerToken ?? 4));
   }
 
   private usage(body: any, reply: FakeReply) {
