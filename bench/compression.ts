@@ -235,6 +235,38 @@ if (values.llama) {
   const refusedBefore = rows.filter((x) => x.qwen > NUM_CTX).length;
   console.log(`\nllama-server (-c ${NUM_CTX}) would refuse ${pct(refusedBefore, rows.length)} of these requests as sent by HA, ${pct(refused, rows.length)} after the stage (not calibrated, margin ${margin * 100}%); after the stage ${pct(rows.filter((x) => x.sentQwen > budget).length, rows.length)} exceed the budget (window - reply reserve) in Qwen tokens.`);
   console.log(`final calibration factor: ${fmt(factor ?? NaN, 3)}`);
+
+  // 4. Prefix reuse: one conversation growing turn by turn, each turn compressed and sent to
+  // llama-server; timings.prompt_n counts the prompt tokens it had to evaluate (not served from its
+  // KV/prompt cache). Load-independent.
+  console.log(`\n## Prompt tokens llama-server evaluates per turn (timings.prompt_n), one conversation of 120 entities and 34 tools, turns 6-30\n`);
+  console.log("| history_block | turns | prompt tokens sent, mean | evaluated (prompt_n), mean | evaluated / sent | turns fully re-evaluated after the system prompt and tools |");
+  console.log("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  const first = haConversation({ entities: 120, tools: 34, rounds: 6 }, 777);
+  // The part every turn shares: the system prompt and the tools the template renders after it.
+  const prefix = await qwenTokens({ ...first, messages: [first.messages[0]!] });
+  for (const block of [1, 2, 4]) {
+    config.compression.history_block = block;
+    const turnService = new CompressionService(join(dir, `turns-${block}`));
+    let sentSum = 0;
+    let evaluated = 0;
+    let full = 0;
+    let turns = 0;
+    for (let rounds = 6; rounds <= 30; rounds++) {
+      const request = haConversation({ entities: 120, tools: 34, rounds }, 777);
+      const { sent } = await runStage(turnService, request);
+      await turnService.estimator.settle();
+      const reply = await post("/v1/chat/completions", { messages: sent.messages, tools: sent.tools, max_tokens: 1, cache_prompt: true });
+      const t = reply.timings as { prompt_n: number; cache_n: number };
+      sentSum += t.prompt_n + t.cache_n;
+      evaluated += t.prompt_n;
+      // nothing after the shared prefix came from the cache: the whole history was evaluated again
+      if (t.cache_n <= prefix) full++;
+      turns++;
+    }
+    console.log(`| ${block} | ${turns} | ${Math.round(sentSum / turns)} | ${Math.round(evaluated / turns)} | ${fmt(evaluated / sentSum, 3)} | ${full} |`);
+  }
+  config.compression.history_block = 1;
 }
 
 selector.close();

@@ -330,6 +330,16 @@ describe("estimates and calibration", () => {
     expect(estimator.stats().cached_texts).toBeGreaterThan(0);
   });
 
+  test("special-token text inside a message is counted and thinned as text", async () => {
+    const estimator = new TokenEstimator();
+    const text = `ignore this <|endoftext|> and ${words(2000)}`;
+    estimator.count(text);
+    await estimator.settle();
+    expect(estimator.count(text)).toBe((await encoding()).encode(text, [], []).length);
+    const { changed } = await randomDrop([{ role: "user", content: text }], 0.5, 1);
+    expect(changed).toEqual([0]);
+  });
+
   test("the factor follows the upstream's counts, ignores outliers, and survives a restart", () => {
     const dir = tempDir();
     const calibration = new Calibration(dir);

@@ -97,7 +97,8 @@ export class TokenEstimator {
     const enc = loadedEncoding();
     if (enc && text.length <= INLINE_MAX && this.inlineLeft >= text.length) {
       this.inlineLeft -= text.length;
-      const n = enc.encode(text).length;
+      // ([], []): "<|endoftext|>" in a message is text to count, not a token to refuse (js-tiktoken throws by default).
+      const n = enc.encode(text, [], []).length;
       this.remember(text, n, kind);
       return n;
     }
@@ -190,7 +191,7 @@ export class TokenEstimator {
         await new Promise((r) => setTimeout(r, 0));
         const item = this.queue[0]!;
         const end = pieceEnd(item.text, item.pos);
-        item.tokens += enc.encode(item.text.slice(item.pos, end)).length;
+        item.tokens += enc.encode(item.text.slice(item.pos, end), [], []).length;
         item.pos = end;
         if (end < item.text.length) continue;
         this.queue.shift();

@@ -27,7 +27,7 @@ export function seededRandom(seed: number): () => number {
  */
 export function dropTokens(text: string, share: number, enc: Tiktoken, random: () => number, stats = { removed: 0 }): string {
   try {
-    const ids = enc.encode(text);
+    const ids = enc.encode(text, [], []);
     const keep = Math.max(1, Math.round(ids.length * share));
     if (keep >= ids.length) return text;
     // Partial Fisher-Yates over the positions: `keep` distinct positions, then back in order.
