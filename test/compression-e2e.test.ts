@@ -3,6 +3,7 @@ import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { haConversation } from "../bench/ha-conversation.ts";
 import type { ChatMessage } from "../src/protocol/openai.ts";
+import { FakeOllamaUpstream } from "./fakes/ollama-upstream.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
@@ -184,6 +185,24 @@ describe("compression through the Ollama front", () => {
     for (const m of sent.messages) if (m.role === "tool") expect(calls.has(m.tool_call_id)).toBe(true);
     // no num_predict: the configured reply reserve (1024) is kept free
     expect(proxy.rows().at(-1)).toMatchObject({ endpoint: "/api/chat", status: 200, token_budget: N_CTX - 1024 });
+  });
+
+  test("to a native Ollama upstream the compressed request keeps num_ctx and the client's other options", async () => {
+    const ollama = new FakeOllamaUpstream();
+    const native = startProxy({ upstreams: [{ name: "home", type: "ollama", base_url: ollama.url }], selection: { mode: "off" } });
+    try {
+      await new Ollama({ host: native.url }).chat({ ...ollamaBody(), model: "qwen3:8b", keep_alive: "5m", options: { num_ctx: N_CTX, temperature: 0.2 } });
+      const sent = ollama.chatRequests.at(-1)!.body;
+      expect(sent.options).toMatchObject({ num_ctx: N_CTX, temperature: 0.2 });
+      expect(sent.keep_alive).toBe("5m");
+      expect(sent.messages.length).toBeLessThan(big.messages.length);
+      expect(sent.messages[0].content).toBe(big.messages[0]!.content);
+      expect(sent.messages.at(-1).content).toBe(big.messages.at(-1)!.content);
+      expect(native.rows().at(-1)).toMatchObject({ upstream: "home", status: 200, token_budget: N_CTX - 1024 });
+    } finally {
+      native.stop();
+      ollama.stop();
+    }
   });
 
   test("with compression.log the before/after text goes to stdout", async () => {
