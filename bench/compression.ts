@@ -12,7 +12,10 @@
  *     requests in order) and with the safety margin; and how many requests the server would still
  *     refuse (Qwen count over num_ctx) after the stage.
  *
- * Usage: bun bench/compression.ts [--n 200] [--seed 1] [--num-ctx 8192] [--llama http://127.0.0.1:20631]
+ *  4. with `--llama`: the prompt tokens llama-server evaluates per turn of one growing conversation
+ *     (timings.prompt_n), for history_block 1, 2 and 4: how much of its prompt cache survives the cuts.
+ *
+ * Usage: bun bench/compression.ts [--n 200] [--seed 1] [--num-ctx 8192] [--llama http://127.0.0.1:20631] [--prefix-only]
  * Latency is wall time on a shared machine: report the load with it.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -43,6 +46,7 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     "num-ctx": { type: "string", default: "8192" },
     llama: { type: "string" },
+    "prefix-only": { type: "boolean", default: false },
   },
 });
 const N = Number(values.n);
@@ -84,19 +88,21 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 const fmt = (x: number, d = 2) => (Number.isNaN(x) ? "-" : x.toFixed(d));
 const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}%`;
 
 // The conversations, with the turn before each (same seed, one round less: what HA sent last time).
 const random = seededRandom(Number(values.seed));
 const cases: { shape: ConversationShape; request: ChatCompletionRequest; previous: ChatCompletionRequest }[] = [];
-for (let i = 0; i < N; i++) {
+const main = !values["prefix-only"];
+for (let i = 0; main && i < N; i++) {
   const shape = randomShape(random);
   const seed = Math.floor(random() * 2 ** 31);
   cases.push({ shape, request: haConversation(shape, seed), previous: haConversation({ ...shape, rounds: Math.max(1, shape.rounds - 1) }, seed) });
 }
 // ~16k-token requests (150 entities, 50 tools, 12 rounds) for the latency target.
-for (let i = 0; i < 40; i++) {
+for (let i = 0; main && i < 40; i++) {
   const shape = { entities: 150, tools: 50, rounds: 12 };
   cases.push({ shape, request: haConversation(shape, 10_000 + i), previous: haConversation({ ...shape, rounds: 11 }, 10_000 + i) });
 }
@@ -104,7 +110,7 @@ for (let i = 0; i < 40; i++) {
 // Warm-up: the encoder and the selector's index load once per process.
 {
   const warm = new CompressionService(dir);
-  await runStage(warm, cases[0]!.request);
+  await runStage(warm, haConversation({ entities: 100, tools: 50, rounds: 10 }, 1));
   await warm.estimator.settle();
 }
 
@@ -135,62 +141,63 @@ for (const c of cases) {
   results.push({ row, sent, warmMs: ms, warmCpuMs: cpuMs, coldMs: coldRun.ms, refMs: ref.ms, refCpuMs: ref.cpuMs, exactBefore });
 }
 
-const budget = results[0]!.row.token_budget!;
+const budget = NUM_CTX - config.compression.reply_reserve;
 const generated = results.slice(0, N);
-console.log(`\n## ${N} generated conversations, num_ctx ${NUM_CTX} (budget ${budget} after the 1024-token reply reserve), load ${loadavg().map((x) => x.toFixed(1)).join(" ")}\n`);
-const over = (r: Result) => (r.row.prompt_tokens_estimated ?? 0) > budget;
-const stillOver = (r: Result) => r.row.compression_steps?.["over budget"] !== undefined;
-console.log("| | requests | over budget before | over budget after | mean est. tokens before | mean est. tokens after |");
-console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
-const line = (name: string, rs: Result[]) =>
-  console.log(
-    `| ${name} | ${rs.length} | ${pct(rs.filter(over).length, rs.length)} | ${pct(rs.filter(stillOver).length, rs.length)} | ${Math.round(mean(rs.map((r) => r.row.prompt_tokens_estimated!)))} | ${Math.round(mean(rs.map((r) => r.row.prompt_tokens_estimated_after!)))} |`,
-  );
-const by = (test: (shape: ConversationShape) => boolean) => generated.filter((_, i) => test(cases[i]!.shape));
-line("all", generated);
-line("1-3 rounds", by((s) => s.rounds <= 3));
-line("4-10 rounds", by((s) => s.rounds > 3 && s.rounds <= 10));
-line("11-30 rounds", by((s) => s.rounds > 10));
-line("50-100 entities", by((s) => s.entities <= 100));
-line("101-200 entities", by((s) => s.entities > 100 && s.entities <= 200));
-line("201-300 entities", by((s) => s.entities > 200));
-line("34-50 tools", by((s) => s.tools <= 50));
-line("51-76 tools", by((s) => s.tools > 50));
+if (main) {
+  console.log(`\n## ${N} generated conversations, num_ctx ${NUM_CTX} (budget ${budget} after the 1024-token reply reserve), load ${loadavg().map((x) => x.toFixed(1)).join(" ")}\n`);
+  const over = (r: Result) => (r.row.prompt_tokens_estimated ?? 0) > budget;
+  const stillOver = (r: Result) => r.row.compression_steps?.["over budget"] !== undefined;
+  console.log("| | requests | over budget before | over budget after | mean est. tokens before | mean est. tokens after |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+  const line = (name: string, rs: Result[]) =>
+    console.log(
+      `| ${name} | ${rs.length} | ${pct(rs.filter(over).length, rs.length)} | ${pct(rs.filter(stillOver).length, rs.length)} | ${Math.round(mean(rs.map((r) => r.row.prompt_tokens_estimated!)))} | ${Math.round(mean(rs.map((r) => r.row.prompt_tokens_estimated_after!)))} |`,
+    );
+  const by = (test: (shape: ConversationShape) => boolean) => generated.filter((_, i) => test(cases[i]!.shape));
+  line("all", generated);
+  line("1-3 rounds", by((s) => s.rounds <= 3));
+  line("4-10 rounds", by((s) => s.rounds > 3 && s.rounds <= 10));
+  line("11-30 rounds", by((s) => s.rounds > 10));
+  line("50-100 entities", by((s) => s.entities <= 100));
+  line("101-200 entities", by((s) => s.entities > 100 && s.entities <= 200));
+  line("201-300 entities", by((s) => s.entities > 200));
+  line("34-50 tools", by((s) => s.tools <= 50));
+  line("51-76 tools", by((s) => s.tools > 50));
 
-console.log("\n### Steps (requests over budget)\n");
-console.log("| step | ran in | est. tokens saved, mean when it ran | total |");
-console.log("| --- | ---: | ---: | ---: |");
-const compressed = generated.filter(over);
-for (const step of ["lossless", "tool-results", "history", "tools", "over budget"]) {
-  const ran = compressed.map((r) => r.row.compression_steps?.[step]).filter((x): x is number => x !== undefined);
-  console.log(`| ${step}${step === "over budget" ? " (tokens still over)" : ""} | ${pct(ran.length, compressed.length)} | ${Math.round(mean(ran))} | ${ran.reduce((s, x) => s + x, 0)} |`);
-}
-console.log(`\nmessages dropped per compressed request: ${fmt(mean(compressed.map((r) => r.row.messages_dropped ?? 0)), 1)}, tool results cut: ${fmt(mean(compressed.map((r) => r.row.messages_truncated ?? 0)), 1)}`);
+  console.log("\n### Steps (requests over budget)\n");
+  console.log("| step | ran in | est. tokens saved, mean when it ran | total |");
+  console.log("| --- | ---: | ---: | ---: |");
+  const compressed = generated.filter(over);
+  for (const step of ["lossless", "tool-results", "history", "tools", "over budget"]) {
+    const ran = compressed.map((r) => r.row.compression_steps?.[step]).filter((x): x is number => x !== undefined);
+    console.log(`| ${step}${step === "over budget" ? " (tokens still over)" : ""} | ${pct(ran.length, compressed.length)} | ${Math.round(mean(ran))} | ${ran.reduce((s, x) => s + x, 0)} |`);
+  }
+  console.log(`\nmessages dropped per compressed request: ${fmt(mean(compressed.map((r) => r.row.messages_dropped ?? 0)), 1)}, tool results cut: ${fmt(mean(compressed.map((r) => r.row.messages_truncated ?? 0)), 1)}`);
 
-console.log("\n### Stage latency (ms, whole stage: budget, estimate, steps; wall clock and process CPU time)\n");
-console.log("| requests (o200k tokens) | n | warm p50 | warm p95 | warm CPU p50 | warm CPU p95 | cold p50 | cold p95 |");
-console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-const buckets: [string, (r: Result) => boolean][] = [
-  ["< 8k", (r) => r.exactBefore < 8000],
-  ["8k-14k", (r) => r.exactBefore >= 8000 && r.exactBefore < 14000],
-  ["14k-18k", (r) => r.exactBefore >= 14000 && r.exactBefore < 18000],
-  [">= 18k", (r) => r.exactBefore >= 18000],
-  ["all", () => true],
-];
-for (const [name, test] of buckets) {
-  const rs = results.filter(test);
-  const w = rs.map((r) => r.warmMs);
-  const wc = rs.map((r) => r.warmCpuMs);
-  const c = rs.map((r) => r.coldMs);
-  console.log(`| ${name} | ${rs.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(wc, 0.5))} | ${fmt(quantile(wc, 0.95))} | ${fmt(quantile(c, 0.5))} | ${fmt(quantile(c, 0.95))} |`);
+  console.log("\n### Stage latency (ms, whole stage: budget, estimate, steps; wall clock and process CPU time)\n");
+  console.log("| requests (o200k tokens) | n | warm p50 | warm p95 | warm CPU p50 | warm CPU p95 | cold p50 | cold p95 |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const buckets: [string, (r: Result) => boolean][] = [
+    ["< 8k", (r) => r.exactBefore < 8000],
+    ["8k-14k", (r) => r.exactBefore >= 8000 && r.exactBefore < 14000],
+    ["14k-18k", (r) => r.exactBefore >= 14000 && r.exactBefore < 18000],
+    [">= 18k", (r) => r.exactBefore >= 18000],
+    ["all", () => true],
+  ];
+  for (const [name, test] of buckets) {
+    const rs = results.filter(test);
+    const w = rs.map((r) => r.warmMs);
+    const wc = rs.map((r) => r.warmCpuMs);
+    const c = rs.map((r) => r.coldMs);
+    console.log(`| ${name} | ${rs.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(wc, 0.5))} | ${fmt(quantile(wc, 0.95))} | ${fmt(quantile(c, 0.5))} | ${fmt(quantile(c, 0.95))} |`);
+  }
+  {
+    const w = results.map((r) => r.refMs);
+    const wc = results.map((r) => r.refCpuMs);
+    console.log(`| reference: JSON.parse of 64 KB, timed after each warm run | ${results.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(wc, 0.5))} | ${fmt(quantile(wc, 0.95))} | | |`);
+  }
+  console.log(`\nestimator after the run: ${JSON.stringify(service.estimator.stats())}`);
 }
-{
-  const w = results.map((r) => r.refMs);
-  const wc = results.map((r) => r.refCpuMs);
-  console.log(`| reference: JSON.parse of 64 KB, timed after each warm run | ${results.length} | ${fmt(quantile(w, 0.5))} | ${fmt(quantile(w, 0.95))} | ${fmt(quantile(wc, 0.5))} | ${fmt(quantile(wc, 0.95))} | | |`);
-}
-console.log(`\nestimator after the run: ${JSON.stringify(service.estimator.stats())}`);
 
 if (values.llama) {
   const base = values.llama.replace(/\/+$/, "");
@@ -204,45 +211,47 @@ if (values.llama) {
     const { prompt } = await post("/apply-template", { messages: request.messages, tools: request.tools });
     return ((await post("/tokenize", { content: prompt })).tokens as number[]).length;
   };
-  const sample = results.slice(0, Math.min(N, 120));
-  const margin = config.compression.safety_margin;
-  let factor: number | undefined;
-  const rows: { raw: number; cold: number; qwen: number; calibrated: number; sentQwen: number }[] = [];
-  for (const r of sample) {
-    const request = cases[results.indexOf(r)]!.request;
-    const qwen = await qwenTokens(request);
-    const sentQwen = r.sent === request ? qwen : await qwenTokens(r.sent);
-    // The stage learns from every answered request, in order (EMA, alpha 0.1, as calibration.ts).
-    const calibrated = r.exactBefore * (factor ?? UNCALIBRATED);
-    const cold = new Draft(request, new CompressionService(join(dir, "acc")).estimator).total;
-    rows.push({ raw: r.exactBefore, cold, qwen, calibrated, sentQwen });
-    const ratio = qwen / r.exactBefore;
-    factor = factor === undefined ? ratio : factor + 0.1 * (ratio - factor);
+  if (main) {
+    const sample = results.slice(0, Math.min(N, 120));
+    const margin = config.compression.safety_margin;
+    let factor: number | undefined;
+    const rows: { raw: number; cold: number; qwen: number; calibrated: number; sentQwen: number }[] = [];
+    for (const r of sample) {
+      const request = cases[results.indexOf(r)]!.request;
+      const qwen = await qwenTokens(request);
+      const sentQwen = r.sent === request ? qwen : await qwenTokens(r.sent);
+      // The stage learns from every answered request, in order (EMA, alpha 0.1, as calibration.ts).
+      const calibrated = r.exactBefore * (factor ?? UNCALIBRATED);
+      const cold = new Draft(request, new CompressionService(join(dir, "acc")).estimator).total;
+      rows.push({ raw: r.exactBefore, cold, qwen, calibrated, sentQwen });
+      const ratio = qwen / r.exactBefore;
+      factor = factor === undefined ? ratio : factor + 0.1 * (ratio - factor);
+    }
+    const ratios = rows.map((x) => x.qwen / x.raw);
+    const coldRatios = rows.map((x) => x.qwen / x.cold);
+    const calErr = rows.slice(10).map((x) => x.qwen / x.calibrated);
+    console.log(`\n## Estimate vs the real Qwen2 prompt (llama-server /apply-template + /tokenize, ${rows.length} requests)\n`);
+    console.log("| estimate | Qwen tokens / estimate: mean | p5 | p95 | min | max | requests under-estimated by > margin |");
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    const show = (name: string, xs: number[]) =>
+      console.log(`| ${name} | ${fmt(mean(xs), 3)} | ${fmt(quantile(xs, 0.05), 3)} | ${fmt(quantile(xs, 0.95), 3)} | ${fmt(Math.min(...xs), 3)} | ${fmt(Math.max(...xs), 3)} | ${pct(xs.filter((x) => x > 1 + margin).length, xs.length)} |`);
+    show("o200k exact (counts cached)", ratios);
+    show(`o200k x ${UNCALIBRATED} (a model not yet calibrated)`, ratios.map((x) => x / UNCALIBRATED));
+    show(`cold: length-based, empty cache, x ${UNCALIBRATED}`, coldRatios.map((x) => x / UNCALIBRATED));
+    show("calibrated (after 10 requests)", calErr);
+    const refused = rows.filter((x) => x.sentQwen > NUM_CTX).length;
+    const refusedBefore = rows.filter((x) => x.qwen > NUM_CTX).length;
+    console.log(`\nllama-server (-c ${NUM_CTX}) would refuse ${pct(refusedBefore, rows.length)} of these requests as sent by HA, ${pct(refused, rows.length)} after the stage (not calibrated, margin ${margin * 100}%); after the stage ${pct(rows.filter((x) => x.sentQwen > budget).length, rows.length)} exceed the budget (window - reply reserve) in Qwen tokens.`);
+    console.log(`final calibration factor: ${fmt(factor ?? NaN, 3)}`);
   }
-  const ratios = rows.map((x) => x.qwen / x.raw);
-  const coldRatios = rows.map((x) => x.qwen / x.cold);
-  const calErr = rows.slice(10).map((x) => x.qwen / x.calibrated);
-  console.log(`\n## Estimate vs the real Qwen2 prompt (llama-server /apply-template + /tokenize, ${rows.length} requests)\n`);
-  console.log("| estimate | Qwen tokens / estimate: mean | p5 | p95 | min | max | requests under-estimated by > margin |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-  const show = (name: string, xs: number[]) =>
-    console.log(`| ${name} | ${fmt(mean(xs), 3)} | ${fmt(quantile(xs, 0.05), 3)} | ${fmt(quantile(xs, 0.95), 3)} | ${fmt(Math.min(...xs), 3)} | ${fmt(Math.max(...xs), 3)} | ${pct(xs.filter((x) => x > 1 + margin).length, xs.length)} |`);
-  show("o200k exact (counts cached)", ratios);
-  show(`o200k x ${UNCALIBRATED} (a model not yet calibrated)`, ratios.map((x) => x / UNCALIBRATED));
-  show(`cold: length-based, empty cache, x ${UNCALIBRATED}`, coldRatios.map((x) => x / UNCALIBRATED));
-  show("calibrated (after 10 requests)", calErr);
-  const refused = rows.filter((x) => x.sentQwen > NUM_CTX).length;
-  const refusedBefore = rows.filter((x) => x.qwen > NUM_CTX).length;
-  console.log(`\nllama-server (-c ${NUM_CTX}) would refuse ${pct(refusedBefore, rows.length)} of these requests as sent by HA, ${pct(refused, rows.length)} after the stage (not calibrated, margin ${margin * 100}%); after the stage ${pct(rows.filter((x) => x.sentQwen > budget).length, rows.length)} exceed the budget (window - reply reserve) in Qwen tokens.`);
-  console.log(`final calibration factor: ${fmt(factor ?? NaN, 3)}`);
 
   // 4. Prefix reuse: one conversation growing turn by turn, each turn compressed and sent to
   // llama-server; timings.prompt_n counts the prompt tokens it had to evaluate (not served from its
   // KV/prompt cache). Load-independent.
-  console.log(`\n## Prompt tokens llama-server evaluates per turn (timings.prompt_n), one conversation of 120 entities and 34 tools, turns 6-30\n`);
-  console.log("| history_block | turns | prompt tokens sent, mean | evaluated (prompt_n), mean | evaluated / sent | turns fully re-evaluated after the system prompt and tools |");
-  console.log("| ---: | ---: | ---: | ---: | ---: | ---: |");
-  const first = haConversation({ entities: 120, tools: 34, rounds: 6 }, 777);
+  console.log(`\n## Prompt tokens llama-server evaluates per turn (timings.prompt_n), one conversation of 60 entities and 34 tools, turns 6-30\n`);
+  console.log("| history_block | turns | prompt tokens sent, mean | evaluated (prompt_n), mean | evaluated / sent | turns the history cut moved | turns evaluated from the end of the system prompt and tools |");
+  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const first = haConversation({ entities: 60, tools: 34, rounds: 6 }, 777);
   // The part every turn shares: the system prompt and the tools the template renders after it.
   const prefix = await qwenTokens({ ...first, messages: [first.messages[0]!] });
   for (const block of [1, 2, 4]) {
@@ -252,10 +261,15 @@ if (values.llama) {
     let evaluated = 0;
     let full = 0;
     let turns = 0;
+    let moved = 0;
+    let firstKept: unknown;
     for (let rounds = 6; rounds <= 30; rounds++) {
-      const request = haConversation({ entities: 120, tools: 34, rounds }, 777);
+      const request = haConversation({ entities: 60, tools: 34, rounds }, 777);
       const { sent } = await runStage(turnService, request);
       await turnService.estimator.settle();
+      const kept = JSON.stringify(sent.messages.find((m) => m.role !== "system"));
+      if (turns > 0 && kept !== firstKept) moved++;
+      firstKept = kept;
       const reply = await post("/v1/chat/completions", { messages: sent.messages, tools: sent.tools, max_tokens: 1, cache_prompt: true });
       const t = reply.timings as { prompt_n: number; cache_n: number };
       sentSum += t.prompt_n + t.cache_n;
@@ -264,7 +278,7 @@ if (values.llama) {
       if (t.cache_n <= prefix) full++;
       turns++;
     }
-    console.log(`| ${block} | ${turns} | ${Math.round(sentSum / turns)} | ${Math.round(evaluated / turns)} | ${fmt(evaluated / sentSum, 3)} | ${full} |`);
+    console.log(`| ${block} | ${turns} | ${Math.round(sentSum / turns)} | ${Math.round(evaluated / turns)} | ${fmt(evaluated / sentSum, 3)} | ${moved} | ${full} |`);
   }
   config.compression.history_block = 1;
 }
