@@ -23,7 +23,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
-import { UNCALIBRATED } from "../src/compression/calibration.ts";
+import { Calibration, UNCALIBRATED } from "../src/compression/calibration.ts";
 import { Draft } from "../src/compression/draft.ts";
 import { seededRandom } from "../src/compression/random-drop.ts";
 import { CompressionService } from "../src/compression/service.ts";
@@ -214,22 +214,25 @@ if (values.llama) {
   if (main) {
     const sample = results.slice(0, Math.min(N, 120));
     const margin = config.compression.safety_margin;
+    // Ablation: one factor per model (a moving average, weight 0.1) against the stage's two weights (calibration.ts).
     let factor: number | undefined;
-    const rows: { raw: number; cold: number; qwen: number; calibrated: number; sentQwen: number }[] = [];
+    const calibration = new Calibration(join(dir, "accuracy"));
+    const rows: { raw: number; cold: number; qwen: number; oneFactor: number; twoWeights: number; sentQwen: number }[] = [];
     for (const r of sample) {
       const request = cases[results.indexOf(r)]!.request;
       const qwen = await qwenTokens(request);
       const sentQwen = r.sent === request ? qwen : await qwenTokens(r.sent);
-      // The stage learns from every answered request, in order (EMA, alpha 0.1, as calibration.ts).
-      const calibrated = r.exactBefore * (factor ?? UNCALIBRATED);
+      const exact = new Draft(request, service.estimator, calibration.weights("qwen"));
+      const oneFactor = r.exactBefore * (factor ?? UNCALIBRATED);
       const cold = new Draft(request, new CompressionService(join(dir, "acc")).estimator).total;
-      rows.push({ raw: r.exactBefore, cold, qwen, calibrated, sentQwen });
+      rows.push({ raw: r.exactBefore, cold, qwen, oneFactor, twoWeights: exact.total, sentQwen });
+      // Learning from every answered request, in order, as the stage does.
       const ratio = qwen / r.exactBefore;
       factor = factor === undefined ? ratio : factor + 0.1 * (ratio - factor);
+      calibration.observe("qwen", exact.messagesRaw, exact.toolsRaw, qwen);
     }
     const ratios = rows.map((x) => x.qwen / x.raw);
     const coldRatios = rows.map((x) => x.qwen / x.cold);
-    const calErr = rows.slice(10).map((x) => x.qwen / x.calibrated);
     console.log(`\n## Estimate vs the real Qwen2 prompt (llama-server /apply-template + /tokenize, ${rows.length} requests)\n`);
     console.log("| estimate | Qwen tokens / estimate: mean | p5 | p95 | min | max | requests under-estimated by > margin |");
     console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -238,11 +241,13 @@ if (values.llama) {
     show("o200k exact (counts cached)", ratios);
     show(`o200k x ${UNCALIBRATED} (a model not yet calibrated)`, ratios.map((x) => x / UNCALIBRATED));
     show(`cold: length-based, empty cache, x ${UNCALIBRATED}`, coldRatios.map((x) => x / UNCALIBRATED));
-    show("calibrated (after 10 requests)", calErr);
+    show("calibrated, one factor (moving average), after 10 requests", rows.slice(10).map((x) => x.qwen / x.oneFactor));
+    show("calibrated, two weights (the stage), after 10 requests", rows.slice(10).map((x) => x.qwen / x.twoWeights));
     const refused = rows.filter((x) => x.sentQwen > NUM_CTX).length;
     const refusedBefore = rows.filter((x) => x.qwen > NUM_CTX).length;
     console.log(`\nllama-server (-c ${NUM_CTX}) would refuse ${pct(refusedBefore, rows.length)} of these requests as sent by HA, ${pct(refused, rows.length)} after the stage (not calibrated, margin ${margin * 100}%); after the stage ${pct(rows.filter((x) => x.sentQwen > budget).length, rows.length)} exceed the budget (window - reply reserve) in Qwen tokens.`);
-    console.log(`final calibration factor: ${fmt(factor ?? NaN, 3)}`);
+    const w = calibration.weights("qwen");
+    console.log(`final one factor: ${fmt(factor ?? NaN, 3)}; final weights: messages ${fmt(w.messages, 3)}, tools ${fmt(w.tools, 3)}`);
   }
 
   // 4. Prefix reuse: one conversation growing turn by turn, each turn compressed and sent to

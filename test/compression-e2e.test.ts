@@ -99,7 +99,8 @@ describe("compression through the OpenAI front", () => {
     const admin = (await (await fetch(`${proxy.url}/admin/compression`)).json()) as any;
     const entry = admin.calibration["fake/fake-model"];
     expect(entry.samples).toBeGreaterThanOrEqual(1);
-    expect(entry.factor).toBeGreaterThan(0.3);
+    expect(entry.messages).toBeGreaterThan(0.3);
+    expect(entry.tools).toBeGreaterThan(0.3);
   });
 
   test("a context-size refusal teaches the calibration: the next request fits", async () => {
@@ -113,7 +114,7 @@ describe("compression through the OpenAI front", () => {
       const calibration = learning.runtime.compression.calibration;
       await learning.runtime.compression.estimator.settle();
       for (let i = 0; i < 50 && !calibration.snapshot()["dense/fake-model"]; i++) await Bun.sleep(20);
-      expect(calibration.factor("dense/fake-model")).toBeGreaterThan(1.5);
+      expect(calibration.weights("dense/fake-model").messages).toBeGreaterThan(1.5);
       const second = await client.chat.completions.create({ ...big, model: "fake-model", max_tokens: 256 } as any);
       expect(second.choices[0]!.message.content).toBe("Hello from the fake upstream.");
       expect(dense.promptTokens(dense.chatRequests.at(-1)!.body)).toBeLessThanOrEqual(N_CTX);

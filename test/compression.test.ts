@@ -236,7 +236,7 @@ describe("step 4: tools", () => {
         { role: "user", content: "turn off the kitchen light" },
       ];
       const draft = new Draft({ model: "m", messages, tools: haTools }, new TokenEstimator());
-      const limit = draft.total - draft.toolTotal + 600;
+      const limit = draft.total - draft.toolCost + 600;
       const selection = { ...resolveSettings(Value.Default(SelectionSchema, {}) as any, []), mode: "lexical" as const };
       const dropped = await dropTools(draft, limit, selector, selection);
       expect(dropped).toBeGreaterThan(20);
@@ -340,19 +340,39 @@ describe("estimates and calibration", () => {
     expect(changed).toEqual([0]);
   });
 
-  test("the factor follows the upstream's counts, ignores outliers, and survives a restart", () => {
+  test("the weights learn a tokenizer that counts tools dearer than messages, ignore outliers, and survive a restart", () => {
     const dir = tempDir();
     const calibration = new Calibration(dir);
-    expect(calibration.factor("u/m")).toBe(UNCALIBRATED);
-    expect(calibration.observe("u/m", 1000, 1200)).toBe(true);
-    expect(calibration.factor("u/m")).toBeCloseTo(1.2);
-    for (let i = 0; i < 50; i++) calibration.observe("u/m", 1000, 1100);
-    expect(calibration.factor("u/m")).toBeCloseTo(1.1, 2);
+    expect(calibration.weights("u/m")).toEqual({ messages: UNCALIBRATED, tools: UNCALIBRATED });
+    // An upstream whose tokens are 1.02 x our messages estimate + 1.26 x our tools estimate (Qwen2's shape), ±1% noise.
+    const random = seededRandom(3);
+    const upstream = (m: number, t: number) => (1.02 * m + 1.26 * t) * (0.99 + 0.02 * random());
+    for (let i = 0; i < 60; i++) {
+      const m = 1000 + Math.floor(random() * 20_000);
+      const t = Math.floor(random() * 8000);
+      expect(calibration.observe("u/m", m, t, upstream(m, t))).toBe(true);
+    }
+    const w = calibration.weights("u/m");
+    expect(w.messages).toBeCloseTo(1.02, 1);
+    expect(w.tools).toBeCloseTo(1.26, 1);
     // a prompt served from a cache reports far fewer tokens: not a tokenizer difference
-    expect(calibration.observe("u/m", 1000, 50)).toBe(false);
+    expect(calibration.observe("u/m", 1000, 0, 50)).toBe(false);
     calibration.close();
     const reloaded = new Calibration(dir);
-    expect(reloaded.factor("u/m")).toBeCloseTo(1.1, 2);
-    expect(reloaded.snapshot()["u/m"]!.samples).toBe(51);
+    expect(reloaded.weights("u/m")).toEqual(w);
+    expect(reloaded.snapshot()["u/m"]!.samples).toBe(60);
+  });
+
+  test("with a tool list that never changes, the sum still fits", () => {
+    const calibration = new Calibration(tempDir());
+    const random = seededRandom(4);
+    for (let i = 0; i < 40; i++) {
+      const m = 2000 + Math.floor(random() * 10_000);
+      calibration.observe("u/m", m, 3000, 1.05 * m + 1.3 * 3000);
+    }
+    const w = calibration.weights("u/m");
+    const m = 7000;
+    expect((w.messages * m + w.tools * 3000) / (1.05 * m + 1.3 * 3000)).toBeCloseTo(1, 2);
+    expect(w.tools).toBeGreaterThan(0.3);
   });
 });

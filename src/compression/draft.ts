@@ -1,9 +1,12 @@
 /**
  * The request being compressed: its messages and tools with their estimated tokens, changed by the
  * steps without touching the client's objects (a changed message is a new object). Each message
- * remembers its index in the client's request, for the log and the before/after printout.
+ * remembers its index in the client's request, for the log and the before/after printout. Costs
+ * (`total`, `cost()`, `toolCost`) are in the upstream's tokens: raw estimates times the model's
+ * calibration weights.
  */
 import type { ChatCompletionRequest, ChatMessage, Tool } from "../protocol/openai.ts";
+import type { Weights } from "./calibration.ts";
 import { REQUEST_OVERHEAD, type TokenEstimator } from "./estimate.ts";
 
 export class Draft {
@@ -20,6 +23,7 @@ export class Draft {
   constructor(
     readonly original: ChatCompletionRequest,
     readonly estimator: TokenEstimator,
+    readonly weights: Weights = { messages: 1, tools: 1 },
   ) {
     this.messages = [...original.messages];
     this.tokens = this.messages.map((m) => estimator.messageTokens(m));
@@ -28,17 +32,33 @@ export class Draft {
     this.toolTokens = this.tools ? this.tools.map((t) => estimator.toolTokens(t)) : [];
   }
 
-  /** Raw estimated tokens of the whole prompt. */
-  get total(): number {
+  /** Raw estimated tokens of the messages (with the template's per-request tokens). */
+  get messagesRaw(): number {
     let n = REQUEST_OVERHEAD;
     for (const t of this.tokens) n += t;
+    return n;
+  }
+
+  /** Raw estimated tokens of the tools. */
+  get toolsRaw(): number {
+    let n = 0;
     for (const t of this.toolTokens) n += t;
     return n;
   }
 
-  /** Raw estimated tokens of the tools alone. */
-  get toolTotal(): number {
-    return this.toolTokens.reduce((s, n) => s + n, 0);
+  /** The whole prompt, in upstream tokens. */
+  get total(): number {
+    return this.weights.messages * this.messagesRaw + this.weights.tools * this.toolsRaw;
+  }
+
+  /** The tools, in upstream tokens. */
+  get toolCost(): number {
+    return this.weights.tools * this.toolsRaw;
+  }
+
+  /** Message `i`, in upstream tokens. */
+  cost(i: number): number {
+    return this.weights.messages * this.tokens[i]!;
   }
 
   /** Puts `message` in place of message `i` and recounts it. */

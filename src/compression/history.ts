@@ -43,7 +43,7 @@ export function dropHistory(draft: Draft, limit: number, block = 1): number {
   if (over <= 0) return 0;
   const all = turns(draft.messages.map((m) => m.role));
   let n = 0;
-  while (n < all.length && over > 0) for (const i of all[n++]!) over -= draft.tokens[i]!;
+  while (n < all.length && over > 0) for (const i of all[n++]!) over -= draft.cost(i);
   n = Math.min(all.length, Math.ceil(n / block) * block);
   const gone = all.slice(0, n).flat();
   draft.remove(gone);

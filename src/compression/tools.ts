@@ -21,7 +21,8 @@ const PER_TOOL_EXTRA = 2;
 export async function dropTools(draft: Draft, limit: number, selector: ToolSelecting, selection: ResolvedSettings): Promise<number> {
   const tools = draft.tools;
   if (!tools || draft.total <= limit) return 0;
-  const room = limit - (draft.total - draft.toolTotal) - PER_TOOL_EXTRA * tools.length;
+  // The selector counts raw o200k tokens of each tool's JSON: the room is brought to its units.
+  const room = Math.floor((limit - (draft.total - draft.toolCost)) / draft.weights.tools) - PER_TOOL_EXTRA * tools.length;
   const settings: ResolvedSettings = {
     ...selection,
     // Selection switched off still means "rank them" here: the alternative is an oversized request.

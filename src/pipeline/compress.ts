@@ -72,27 +72,26 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
   const working = performance.now();
   const key = `${target.upstream.name}/${target.model}`;
   service.estimator.beginRequest();
-  const draft = new Draft(request, service.estimator);
-  const factor = service.calibration.factor(key) * (1 + settings.safety_margin);
-  // The steps compare raw estimates: the budget is brought to raw tokens once.
-  const limit = Math.floor(budget.tokens / factor);
-  const rawBefore = draft.total;
+  const draft = new Draft(request, service.estimator, service.calibration.weights(key));
+  // The draft counts in calibrated tokens; the margin is taken off the budget once.
+  const margin = 1 + settings.safety_margin;
+  const limit = Math.floor(budget.tokens / margin);
+  const before = Math.ceil(draft.total * margin);
   // Step name -> estimated tokens it saved (calibrated); "over budget" -> tokens still over.
   const steps: Record<string, number> = {};
   const step = async (name: string, run: () => number | Promise<number>) => {
     if (draft.total <= limit) return;
     const from = draft.total;
-    if ((await run()) > 0) steps[name] = Math.round((from - draft.total) * factor);
+    if ((await run()) > 0) steps[name] = Math.round((from - draft.total) * margin);
   };
   await step("lossless", () => lossless(draft));
   await step("tool-results", () => truncateToolResults(draft, limit, settings.max_tool_result_tokens));
   await step("history", () => dropHistory(draft, limit, settings.history_block));
   await step("tools", () => dropTools(draft, limit, state.selector, resolveSettings(state.config.selection, [row.client_model, target.model])));
-  if (draft.total > limit) steps["over budget"] = Math.ceil((draft.total - limit) * factor);
+  if (draft.total > limit) steps["over budget"] = Math.ceil((draft.total - limit) * margin);
   const sent = draft.toRequest();
   ctx.request = sent;
-  const before = Math.ceil(rawBefore * factor);
-  const after = Math.ceil(draft.total * factor);
+  const after = Math.ceil(draft.total * margin);
   const dropped = draft.dropped().length;
   exchange.responseHeaders[HEADER] = `${before}->${after}`;
   Object.assign(row, {
@@ -147,7 +146,8 @@ function learnFrom(ctx: ChatContext, service: CompressionService, key: string, s
     if (typeof actual !== "number" || actual <= 0) return;
     void service.estimator.settle().then(() => {
       service.estimator.beginRequest();
-      service.calibration.observe(key, new Draft(sent, service.estimator).total, actual);
+      const exact = new Draft(sent, service.estimator);
+      service.calibration.observe(key, exact.messagesRaw, exact.toolsRaw, actual);
     });
   });
 }
