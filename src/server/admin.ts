@@ -13,9 +13,9 @@
  * `GET /admin/mcp`: every MCP server with its state, transport, the tools it offers by the names the
  * model sees, call counts and p50/p95 call times, restarts and last error (docs/mcp.md).
  *
- * `GET /admin/compression`: the per-model calibration factors of the token estimate (upstream
- * prompt_tokens / our estimate, with sample counts), the estimator's cache and learned
- * chars-per-token ratios, and the stage's failure count.
+ * `GET /admin/compression`: the per-model calibration weights of the token estimate (upstream
+ * tokens per estimated token, for messages and for tools, with sample counts), the estimator's cache
+ * and learned chars-per-token ratios, and the stage's failure count.
  */
 import { Elysia, t } from "elysia";
 import { ConfigError } from "../config/load.ts";
