@@ -11,6 +11,7 @@ import { dropHistory, turns } from "../src/compression/history.ts";
 import { collapseWhitespace, lossless, minifyJson } from "../src/compression/lossless.ts";
 import { dropTokens, randomDrop, seededRandom } from "../src/compression/random-drop.ts";
 import { resolveCompression } from "../src/compression/settings.ts";
+import { TextCache } from "../src/compression/text-cache.ts";
 import { dropTools } from "../src/compression/tools.ts";
 import { cutMarker, headAndTail, truncateToolResults } from "../src/compression/tool-results.ts";
 import { CompressionSchema, SelectionSchema } from "../src/config/schema.ts";
@@ -328,6 +329,19 @@ describe("estimates and calibration", () => {
     expect(estimator.count(text)).toBe(exact);
     expect(Math.abs(first - exact) / exact).toBeLessThan(0.5);
     expect(estimator.stats().cached_texts).toBeGreaterThan(0);
+  });
+
+  test("the text caches are bounded by characters and keep the most recently used", () => {
+    const cache = new TextCache<number>(10);
+    cache.set("aaaa", 1);
+    cache.set("bbbb", 2);
+    expect(cache.get("aaaa")).toBe(1);
+    cache.set("cccc", 3);
+    // 12 characters: the least recently used ("bbbb") goes
+    expect([cache.has("aaaa"), cache.has("bbbb"), cache.has("cccc")]).toEqual([true, false, true]);
+    expect(cache.totalChars).toBe(8);
+    cache.set("x".repeat(11), 4);
+    expect(cache.size).toBe(2);
   });
 
   test("special-token text inside a message is counted and thinned as text", async () => {

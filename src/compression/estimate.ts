@@ -14,6 +14,7 @@
  */
 import type { ChatMessage, Tool } from "../protocol/openai.ts";
 import { encoding, loadedEncoding } from "../selection/tokens.ts";
+import { TextCache } from "./text-cache.ts";
 
 /** Chat-template tokens around each message (ChatML: `<|im_start|>role\n` ... `<|im_end|>\n`). */
 export const MESSAGE_OVERHEAD = 4;
@@ -57,10 +58,9 @@ interface Pending {
 }
 
 export class TokenEstimator {
-  private readonly exact = new Map<string, number>();
+  private readonly exact = new TextCache<number>(MAX_CACHED_CHARS);
   /** Exact counts of tool objects seen before (weakly held). */
   private readonly byTool = new WeakMap<object, number>();
-  private cachedChars = 0;
   private readonly queue: Pending[] = [];
   private readonly queued = new Set<string>();
   private queuedChars = 0;
@@ -89,9 +89,6 @@ export class TokenEstimator {
     const known = this.exact.get(text);
     if (known !== undefined) {
       this.hits++;
-      // Refresh its place in the LRU.
-      this.exact.delete(text);
-      this.exact.set(text, known);
       return known;
     }
     const enc = loadedEncoding();
@@ -150,7 +147,7 @@ export class TokenEstimator {
   stats() {
     return {
       cached_texts: this.exact.size,
-      cached_chars: this.cachedChars,
+      cached_chars: this.exact.totalChars,
       queued_texts: this.queue.length,
       hits: this.hits,
       misses: this.misses,
@@ -162,14 +159,7 @@ export class TokenEstimator {
     const l = this.learned[kind];
     l.chars += text.length;
     l.tokens += tokens;
-    if (text.length > MAX_CACHED_CHARS) return;
     this.exact.set(text, tokens);
-    this.cachedChars += text.length;
-    for (const [old] of this.exact) {
-      if (this.cachedChars <= MAX_CACHED_CHARS) break;
-      this.exact.delete(old);
-      this.cachedChars -= old.length;
-    }
   }
 
   private enqueue(text: string, kind: Kind): void {

@@ -7,9 +7,9 @@
  * - a system (or developer) message that repeats an earlier one word for word is dropped.
  */
 import type { ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
-import { Lru } from "../selection/cache.ts";
 import type { Draft } from "./draft.ts";
 import { toolJson } from "./estimate.ts";
+import { TextCache } from "./text-cache.ts";
 
 /** `text` with its whitespace runs collapsed (see above). */
 export function collapseWhitespace(text: string): string {
@@ -39,9 +39,9 @@ export function minifyJson(text: string): string | undefined {
 /**
  * Compacted texts by their original, per kind: a conversation resends its history every turn, so
  * nearly every text was compacted before (regex passes and JSON parsing are the step's main cost).
- * 1024 entries hold the texts of a few dozen long conversations.
+ * 2 M characters each (~4-8 MB) hold the texts of a few dozen long conversations.
  */
-const compacted = { tool: new Lru<string, string>(1024), other: new Lru<string, string>(1024) };
+const compacted = { tool: new TextCache<string>(2_000_000), other: new TextCache<string>(2_000_000) };
 /** Texts shorter than this are compacted directly: the lookup would cost as much. */
 const MEMO_MIN_CHARS = 256;
 
@@ -95,7 +95,7 @@ function compactDescriptions<T>(value: T): T {
 }
 
 /** Compacted tools by their JSON; null: nothing to compact. The same tool list arrives with every request. */
-const compactedTools = new Lru<string, Tool | null>(1024);
+const compactedTools = new TextCache<Tool | null>(1_000_000);
 
 function compactTool(tool: Tool): Tool {
   const json = toolJson(tool);
