@@ -124,6 +124,28 @@ describe("compression through the OpenAI front", () => {
     }
   });
 
+  test("a request does not wait long for the upstream's facts: a slow answer serves the requests after it", async () => {
+    const slow = new FakeOpenAIUpstream({ nCtx: N_CTX });
+    slow.modelsDelayMs = 2500;
+    const waiting = startProxy({ upstreams: [{ name: "slow", base_url: slow.url, api_key: "k" }], selection: { mode: "off" } });
+    try {
+      // "slow/fake-model" names its upstream: resolving it lists no models, only the facts lookup waits.
+      const ask = () => fetch(`${waiting.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "slow/fake-model", messages: [{ role: "user", content: "hi" }] }) });
+      expect((await ask()).headers.get("x-llm-proxy-compression")).toBeNull();
+      expect(waiting.rows().at(-1)!.compression_mode).toBe("fit (no budget)");
+      let header: string | null = null;
+      for (let i = 0; i < 40 && !header; i++) {
+        await Bun.sleep(250);
+        header = (await ask()).headers.get("x-llm-proxy-compression");
+      }
+      expect(header).toMatch(/^\d+->\d+$/);
+      expect(waiting.rows().at(-1)).toMatchObject({ compression_mode: "fit", token_budget: N_CTX - 1024 });
+    } finally {
+      waiting.stop();
+      slow.stop();
+    }
+  });
+
   test("mode random per model: user messages are thinned deterministically, the rest untouched", async () => {
     const request = { model: "fake/seeded-model", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "please turn on every single light in the living room and the kitchen right now" }] } as const;
     await openaiClient(proxy).chat.completions.create(request as any);

@@ -25,6 +25,12 @@ import { getModelFacts } from "../upstream/model-facts.ts";
 import type { ChatContext, ChatStage } from "./index.ts";
 
 const HEADER = "x-llm-proxy-compression";
+/**
+ * Longest a request waits for the upstream's facts (fetched once per TTL, ~1 ms from a local
+ * llama.cpp, a few hundred from a hosted API); a slower answer is cached for the next requests and
+ * this one goes on without a reported window.
+ */
+const FACTS_WAIT_MS = 1000;
 
 export const compress: ChatStage = {
   name: "compress",
@@ -113,12 +119,22 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
 /**
  * The context window the upstream reports for the model (src/upstream/model-facts.ts: llama.cpp's
  * per-slot n_ctx, vLLM's max_model_len, an Ollama model's num_ctx parameter), else the model's
- * trained context (Ollama `<arch>.context_length`); undefined when `compression.upstream_context` is off.
+ * trained context (Ollama `<arch>.context_length`); undefined when `compression.upstream_context` is
+ * off or the facts take longer than FACTS_WAIT_MS.
  */
 async function reportedWindow(ctx: ChatContext): Promise<number | undefined> {
   if (!ctx.state.config.compression.upstream_context) return undefined;
-  const facts = await getModelFacts(ctx.target.upstream, ctx.target.model, { clientAuthorization: ctx.exchange.clientAuthorization });
-  return facts.context_length ?? facts.n_ctx_train;
+  const fetching = getModelFacts(ctx.target.upstream, ctx.target.model, { clientAuthorization: ctx.exchange.clientAuthorization });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), FACTS_WAIT_MS);
+  });
+  try {
+    const facts = await Promise.race([fetching, late]);
+    return facts ? (facts.context_length ?? facts.n_ctx_train) : undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The prompt tokens llama.cpp counted in its "exceeds the available context size" error (`n_prompt_tokens`). */
