@@ -63,4 +63,15 @@ describe("compression against llama-server", () => {
     expect(reply.prompt_eval_count).toBeLessThanOrEqual(CTX);
     expect(proxy.rows().at(-1)).toMatchObject({ endpoint: "/api/chat", status: 200, token_budget: CTX - 8 });
   });
+
+  test("llama.cpp's usage calibrates the estimate to the Qwen2 tokenizer", async () => {
+    const compression = proxy.runtime.compression;
+    await compression.estimator.settle();
+    for (let i = 0; i < 50 && (compression.calibration.snapshot()["llama/qwen-random"]?.samples ?? 0) < 2; i++) await Bun.sleep(20);
+    const entry = compression.calibration.snapshot()["llama/qwen-random"]!;
+    expect(entry.samples).toBe(2);
+    // Qwen2 with its template counts more tokens than o200k_base: the weights stay above 1 (docs/compression.md)
+    expect(entry.messages).toBeGreaterThan(1);
+    expect(entry.messages).toBeLessThan(1.5);
+  });
 });
