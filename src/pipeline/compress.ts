@@ -153,11 +153,13 @@ function refusedPromptTokens(error: string | null | undefined): number | undefin
  * the `n_prompt_tokens` of llama.cpp's context-size refusal, so the next request fits) with our raw
  * estimate of what was sent, recounted when the background counts are done (exact, not
  * length-estimated). Ollama's prompt_eval_count leaves out the cached prefix, so Ollama upstreams do
- * not teach it.
+ * not teach it; nor do tool loops that ran proxy tools (their usage sums several calls).
  */
 function learnFrom(ctx: ChatContext, service: CompressionService, key: string, sent: ChatCompletionRequest): void {
   if (ctx.target.upstream.config.type === "ollama") return;
   ctx.exchange.onFinish((row) => {
+    // A tool loop's usage adds up several calls with more messages than this estimate saw.
+    if ((row.tool_rounds ?? 0) > 0) return;
     const actual = row.status === 200 ? row.prompt_tokens : refusedPromptTokens(row.error);
     if (typeof actual !== "number" || actual <= 0) return;
     void service.estimator.settle().then(() => {
