@@ -7,7 +7,7 @@ import type { ChatMessage } from "../protocol/openai.ts";
 import type { Draft } from "./draft.ts";
 import { MESSAGE_OVERHEAD } from "./estimate.ts";
 
-/** Share of the kept tokens taken from the head; the rest comes from the tail. */
+/** Share of the kept tokens taken from the head (what the result is and its first items), the rest from the tail (totals, a closing status). */
 const HEAD_SHARE = 0.6;
 
 /** The marker put where text was cut. */
