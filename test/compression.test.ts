@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { budgetOf } from "../src/compression/budget.ts";
+import { encodeBounded } from "../src/compression/bpe-bounded.ts";
 import { Calibration, UNCALIBRATED } from "../src/compression/calibration.ts";
 import { Draft } from "../src/compression/draft.ts";
 import { IMAGE_TOKENS, TokenEstimator } from "../src/compression/estimate.ts";
@@ -342,6 +343,21 @@ describe("estimates and calibration", () => {
     expect(cache.totalChars).toBe(8);
     cache.set("x".repeat(11), 4);
     expect(cache.size).toBe(2);
+  });
+
+  test("long runs of letters (a pasted blob) are encoded in slices: exact round trip, counted and thinned without stalling", async () => {
+    const enc = await encoding();
+    const blob = `here it is: ${"x".repeat(30_000)} and ${"ab12".repeat(5000)}.`;
+    const ids = encodeBounded(enc, blob);
+    expect(enc.decode(ids)).toBe(blob);
+    // one-piece BPE of these runs takes minutes (quadratic); sliced, the test's 5 s are plenty
+    const estimator = new TokenEstimator();
+    estimator.count(blob, "data");
+    await estimator.settle();
+    // counted in background pieces, sliced at other places: close to the whole's count, not equal
+    expect(Math.abs(estimator.count(blob, "data") - ids.length) / ids.length).toBeLessThan(0.05);
+    const { changed } = await randomDrop([{ role: "user", content: blob }], 0.5, 2);
+    expect(changed).toEqual([0]);
   });
 
   test("special-token text inside a message is counted and thinned as text", async () => {

@@ -8,6 +8,7 @@
 import type { Tiktoken } from "js-tiktoken/lite";
 import type { ChatMessage, ContentPart } from "../protocol/openai.ts";
 import { encoding } from "../selection/tokens.ts";
+import { encodeBounded } from "./bpe-bounded.ts";
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -27,7 +28,7 @@ export function seededRandom(seed: number): () => number {
  */
 export function dropTokens(text: string, share: number, enc: Tiktoken, random: () => number, stats = { removed: 0 }): string {
   try {
-    const ids = enc.encode(text, [], []);
+    const ids = encodeBounded(enc, text);
     const keep = Math.max(1, Math.round(ids.length * share));
     if (keep >= ids.length) return text;
     // Partial Fisher-Yates over the positions: `keep` distinct positions, then back in order.
