@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import OpenAI from "openai";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+import { rawRequest } from "./fakes/raw-http.ts";
 
 const PLAIN_KEY = "sk-proxy-plain-key";
 const HASHED_KEY = "sk-proxy-hashed-key";
@@ -136,6 +137,72 @@ describe("secrets", () => {
       expect(health).not.toContain("pw-in-the-url");
     } finally {
       other.stop();
+    }
+  });
+});
+
+describe("request targets: the key check and the router see the same path", () => {
+  const port = () => Number(new URL(proxy.url).port);
+  const chat = JSON.stringify({ model: "keyed-model", messages: [{ role: "user", content: "hi" }] });
+  const json = { "content-type": "application/json" };
+
+  test("a short Host with a route in the query string is refused (it once ran the route)", async () => {
+    const before = keyed.requests.length + open.requests.length;
+    for (const host of ["x", "ai", "llm", "llm:80", "a:1"]) {
+      for (const target of ["/health?/v1/chat/completions", "/health?/api/chat", "/health?/admin/tools/rank", "/health?/v1/files"]) {
+        const reply = await rawRequest(port(), "POST", target, host, json, chat);
+        // /health is GET only: a POST to it is no route (404), never the route in the query.
+        expect({ host, target, status: reply.status }).toEqual({ host, target, status: 404 });
+      }
+    }
+    expect(keyed.requests.length + open.requests.length).toBe(before);
+  });
+
+  test("every Host reaches the real routes: /health open, the rest behind the key", async () => {
+    for (const host of ["x", "ai", "llm:80", "", "a/b", "a?b", "LOCALHOST:80", "[::1]:9", "very-long-host-name.example:443"]) {
+      expect((await rawRequest(port(), "GET", "/health", host)).status).toBe(200);
+      expect((await rawRequest(port(), "GET", "/health?/v1/models", host)).status).toBe(200);
+      expect((await rawRequest(port(), "GET", "/v1/models", host)).status).toBe(401);
+      const keyedModels = await rawRequest(port(), "GET", "/v1/models", host, { authorization: `Bearer ${PLAIN_KEY}` });
+      expect(keyedModels.status).toBe(200);
+      expect(JSON.parse(keyedModels.body).object).toBe("list");
+    }
+  });
+
+  test("absolute-form targets, dot segments, encoded and doubled slashes, fragments: never past the key", async () => {
+    const targets = [
+      "http://127.0.0.1/v1/models",
+      "http://evil.example/health/../v1/models",
+      "/health/../v1/models",
+      "/health/%2e%2e/v1/models",
+      "/health/%2E%2E/v1/models",
+      "/health%2F..%2Fv1%2Fmodels",
+      "/health/..%2Fv1/models",
+      "//v1/models",
+      "/v1//models",
+      "/v1#/../health",
+      "/./v1/models",
+      "/v1/models/",
+      "/he%61lth/../v1/models",
+    ];
+    for (const target of targets) {
+      const reply = await rawRequest(port(), "GET", target, "x");
+      // Whatever the target resolves to, it is not /health, so without a key nothing runs.
+      expect({ target, status: reply.status }).toEqual({ target, status: reply.status === 404 ? 404 : 401 });
+      if (reply.status === 404) expect(JSON.parse(reply.body).error.code).toBe("unknown_url");
+    }
+    // The same targets with the key: the route they name runs, in the proxy's own words.
+    for (const target of ["http://x/v1/models", "/health/../v1/models", "/health/%2e%2e/v1/models", "/./v1/models"]) {
+      const reply = await rawRequest(port(), "GET", target, "x", { authorization: `Bearer ${PLAIN_KEY}` });
+      expect({ target, status: reply.status }).toEqual({ target, status: 200 });
+    }
+  });
+
+  test("dot segments that resolve to /health are /health", async () => {
+    for (const target of ["/v1/../health", "/v1/%2e%2e/health", "/x/./../health", "/health#/v1/models", "/health#/../v1/models"]) {
+      const reply = await rawRequest(port(), "GET", target, "x");
+      expect({ target, status: reply.status }).toEqual({ target, status: 200 });
+      expect(JSON.parse(reply.body).version).toBeTruthy();
     }
   });
 });

@@ -12,6 +12,7 @@ import { healthRoutes } from "./health.ts";
 import { ollamaRoutes } from "./ollama.ts";
 import { openaiRoutes } from "./openai.ts";
 import { requestIdOf } from "./request-id.ts";
+import { remakeRequest, requestTarget } from "./request-target.ts";
 
 interface ValidationLike {
   valueError?: { path?: string; message?: string };
@@ -43,7 +44,7 @@ export function toProxyError(code: string | number, error: unknown): ProxyError 
 export function createApp(runtime: Runtime) {
   const prefix = runtime.state.config.server.path_prefix;
   const app = new Elysia({ name: "llm-proxy", normalize: false })
-    .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(new URL(request.url).pathname)))
+    .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(requestTarget(request)?.pathname ?? "/")))
     .use(healthRoutes(runtime))
     .use(adminRoutes(runtime))
     .use(openaiRoutes(runtime))
@@ -70,11 +71,15 @@ function corsHeaders(runtime: Runtime, request: Request): Record<string, string>
 export function createHandler(runtime: Runtime): (request: Request) => Promise<Response> {
   const app = createApp(runtime);
   app.compile();
-  return async (request) => {
-    const id = requestIdOf(request);
-    const cors = corsHeaders(runtime, request);
-    const pathname = new URL(request.url).pathname;
+  return async (received) => {
+    const id = requestIdOf(received);
+    const cors = corsHeaders(runtime, received);
+    const target = requestTarget(received);
+    const pathname = target?.pathname ?? "/";
     const reject = (err: ProxyError) => errorResponse(err, protocolOf(pathname), { "x-request-id": id, ...cors });
+    if (!target) return reject(new ProxyError(400, "The request target is not a valid URL path", "invalid_request_error", "invalid_url"));
+    // Authorisation and routing see the same path: a URL Elysia would cut elsewhere is re-made.
+    const request = target.url === received.url ? received : remakeRequest(received, { url: target.url }, id);
     // A CORS preflight is the proxy's to answer (never the upstream's): without the headers for an
     // origin that is not configured, so the browser refuses.
     if (request.method === "OPTIONS" && (cors || request.headers.has("access-control-request-method"))) {

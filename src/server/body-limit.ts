@@ -6,6 +6,8 @@
  * chunked body (no Content-Length) is read up to the limit and refused as soon as it passes it.
  */
 
+import { remakeRequest } from "./request-target.ts";
+
 /** What the handler should do with a request: go on with it (maybe re-made with its body read), or refuse it. */
 export type BodyCheck = { ok: true; request: Request } | { ok: false; bytes: number };
 
@@ -35,10 +37,5 @@ export async function checkBodyLimit(request: Request, limit: number, requestId:
     }
     chunks.push(value);
   }
-  const headers = new Headers(request.headers);
-  // The copy is a new object: carry the id so every layer still sees the one already answered with.
-  headers.set("x-request-id", requestId);
-  headers.delete("transfer-encoding");
-  const body = Buffer.concat(chunks);
-  return { ok: true, request: new Request(request.url, { method: request.method, headers, body, signal: request.signal }) };
+  return { ok: true, request: remakeRequest(request, { body: Buffer.concat(chunks) }, requestId) };
 }
