@@ -24,7 +24,7 @@ export function rawRequest(port: number, method: string, target: string, host: s
     lines.push("Connection: close", "", body);
     const socket = connect(port, "127.0.0.1", () => socket.write(lines.join("\r\n")));
     const chunks: Buffer[] = [];
-    socket.on("data", (d) => chunks.push(d));
+    socket.on("data", (d: Buffer) => chunks.push(d));
     socket.on("error", reject);
     socket.on("close", () => resolve(parseReply(Buffer.concat(chunks).toString("utf8"))));
   });
