@@ -12,6 +12,7 @@ import { LexicalIndex } from "../src/selection/lexical.ts";
 import { buildQuery, isQuestion, queryTerms, splitClauses } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolSetIndex } from "../src/selection/rank.ts";
 import { areOpposites, relatedTools } from "../src/selection/related.ts";
+import { EmbeddingStore } from "../src/selection/cache.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { splitIdentifier, stem } from "../src/selection/text.ts";
@@ -330,6 +331,47 @@ describe("selector service and embedding cache", () => {
     expect(result!.tokensAfter).toBeLessThan(result!.tokensBefore);
     expect(result!.tokensBefore).toBeGreaterThan(100);
     selector.close();
+  });
+
+  test("a tool with no text to embed is harmless: nothing stored for it, the cache reads back after a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sel-"));
+    dirs.push(dataDir);
+    const blank: Tool = { type: "function", function: { name: "_" } } as Tool;
+    expect(toolDoc(blank).views).toEqual([]);
+    const tools = [...TOOLS.slice(0, 9), blank];
+    const selector = new ToolSelector({ dataDir, config, embedder: new CountingEmbedder() });
+    expect((await selector.select(request(tools), settings))!.mode).toBe("hybrid");
+    // Once a zero-dimension row that the next read looped on forever.
+    expect(selector.storedEmbeddings).toBe(9);
+    selector.close();
+    const reopened = new ToolSelector({ dataDir, config, embedder: new CountingEmbedder() });
+    const result = await reopened.select(request(tools, "turn off the light"), settings);
+    expect(result!.mode).toBe("hybrid");
+    expect(result!.decisions.map((d) => d.name)).toContain("_");
+    reopened.close();
+  });
+
+  test("the embedding store never keeps nor trusts a malformed row: a bad row is a miss and is deleted", () => {
+    const store = new EmbeddingStore(":memory:");
+    store.putMany([
+      { key: "none", vectors: [] },
+      { key: "zero", vectors: [new Float32Array(0)] },
+      { key: "ragged", vectors: [new Float32Array(4), new Float32Array(3)] },
+      { key: "good", vectors: [Float32Array.of(1, 0), Float32Array.of(0, 1)] },
+    ]);
+    expect(store.count()).toBe(1);
+    expect(store.get("good")).toEqual([Float32Array.of(1, 0), Float32Array.of(0, 1)]);
+    const put = store.db.prepare("INSERT INTO tool_embeddings (key, dim, vectors, used_at) VALUES (?, ?, ?, ?)");
+    put.run("partial", 3, new Uint8Array(8), Date.now());
+    put.run("negative", -2, new Uint8Array(8), Date.now());
+    put.run("empty", 2, new Uint8Array(0), Date.now());
+    put.run("odd-bytes", 1, new Uint8Array(6), Date.now());
+    put.run("fraction", 1.5, new Uint8Array(12), Date.now());
+    // What an older version stored for a tool without text (get() then looped forever).
+    put.run("zero-dim", 0, new Uint8Array(0), Date.now());
+    for (const key of ["zero-dim", "partial", "negative", "empty", "odd-bytes", "fraction"]) expect({ key, got: store.get(key) }).toEqual({ key, got: undefined });
+    expect(store.count()).toBe(1);
+    store.close();
   });
 
   test("canonical JSON ignores key order", () => {

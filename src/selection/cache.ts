@@ -49,6 +49,7 @@ export class EmbeddingStore {
   private readonly getStmt;
   private readonly putStmt;
   private readonly touchStmt;
+  private readonly deleteStmt;
 
   /**
    * @param dataDir directory for `embeddings.sqlite`, or ":memory:"
@@ -72,25 +73,40 @@ export class EmbeddingStore {
     this.getStmt = this.db.prepare<{ dim: number; vectors: Uint8Array }, [string]>("SELECT dim, vectors FROM tool_embeddings WHERE key = ?");
     this.putStmt = this.db.prepare("INSERT OR REPLACE INTO tool_embeddings (key, dim, vectors, used_at) VALUES (?, ?, ?, ?)");
     this.touchStmt = this.db.prepare("UPDATE tool_embeddings SET used_at = ? WHERE key = ?");
+    this.deleteStmt = this.db.prepare("DELETE FROM tool_embeddings WHERE key = ?");
   }
 
-  /** The stored view embeddings of `key`, or undefined. */
+  /**
+   * The stored view embeddings of `key`, or undefined. A malformed row (dimension not a positive
+   * integer, a blob that is empty or not whole vectors of it) is a miss, and is deleted: the tool is
+   * embedded again and stored right.
+   */
   get(key: string): Float32Array[] | undefined {
     const row = this.getStmt.get(key);
     if (!row) return undefined;
+    const { dim, vectors } = row;
+    const bytes = vectors?.byteLength ?? 0;
+    if (!Number.isInteger(dim) || dim <= 0 || bytes === 0 || bytes % (dim * 4) !== 0) {
+      this.deleteStmt.run(key);
+      return undefined;
+    }
     this.touchStmt.run(Date.now(), key);
-    const floats = new Float32Array(row.vectors.buffer.slice(row.vectors.byteOffset, row.vectors.byteOffset + row.vectors.byteLength));
+    const floats = new Float32Array(vectors.buffer.slice(vectors.byteOffset, vectors.byteOffset + bytes));
     const out: Float32Array[] = [];
-    for (let i = 0; i + row.dim <= floats.length; i += row.dim) out.push(floats.subarray(i, i + row.dim));
+    for (let i = 0; i < floats.length; i += dim) out.push(floats.subarray(i, i + dim));
     return out;
   }
 
-  /** Stores several entries in one transaction. */
+  /**
+   * Stores several entries in one transaction. An entry with no vectors, or with vectors of
+   * different or zero lengths, is not stored (get() could not split it back into vectors).
+   */
   putMany(entries: { key: string; vectors: Float32Array[] }[]): void {
     const now = Date.now();
     this.db.transaction(() => {
       for (const { key, vectors } of entries) {
         const dim = vectors[0]?.length ?? 0;
+        if (dim === 0 || vectors.some((v) => v.length !== dim)) continue;
         const all = new Float32Array(vectors.length * dim);
         vectors.forEach((v, i) => all.set(v, i * dim));
         this.putStmt.run(key, dim, new Uint8Array(all.buffer), now);

@@ -211,7 +211,9 @@ export class ToolSelector {
     try {
       const { docs } = entry.index;
       const keys = docs.map((d) => embeddingKey(embedder.model, d.hash));
-      const views = keys.map((k) => {
+      const views = keys.map((k, i) => {
+        // A tool with no text to embed (no name words, no description) has no views: nothing to look up or store.
+        if (docs[i]!.views.length === 0) return [];
         const known = this.toolViews.get(k) ?? this.store.get(k);
         if (known) this.toolViews.set(k, known);
         return known;
