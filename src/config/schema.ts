@@ -155,6 +155,11 @@ export const ConfigSchema = T.Object(
         /** Extra prefix the /v1 routes also answer under, e.g. /api/v1. */
         path_prefix: T.String({ default: "", pattern: "^(/[^\\s]*[^/\\s])?$" }),
         body_limit_bytes: T.Integer({ minimum: 1024, default: 8 * 1024 * 1024 }),
+        /**
+         * Deepest nesting of arrays/objects a JSON body may have (400 beyond). Real requests stay under
+         * ~12 (tool parameter schemas); 64 leaves room while bounding every recursive walk of a body.
+         */
+        json_depth_limit: T.Integer({ minimum: 8, maximum: 10_000, default: 64 }),
         cors_origins: Strings,
       },
       { additionalProperties: false, default: {} },

@@ -18,3 +18,25 @@ export function parseJsonKeepingText(text: string): unknown {
 export function jsonTextOf(value: object): string | undefined {
   return texts.get(value);
 }
+
+/**
+ * True when `text` nests arrays and objects deeper than `limit` levels (brackets inside strings do
+ * not count). One pass over the text, no recursion and no allocation: it runs before JSON.parse so
+ * that nothing recursive (parsing, validation and its error messages, logging) ever sees a body
+ * nested deeper than the limit. Malformed JSON is not judged here; JSON.parse does that.
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}

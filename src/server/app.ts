@@ -31,6 +31,8 @@ export function toProxyError(code: string | number, error: unknown): ProxyError 
       return new ProxyError(400, param ? `Invalid value for '${param}': ${message}` : `Invalid request body: ${message}`, "invalid_request_error", "invalid_value", param);
     }
     case "PARSE":
+      // Elysia wraps what a parse hook throws: the depth limit's own 400 (json-body.ts) stays itself.
+      if ((error as Error)?.cause instanceof ProxyError) return (error as Error).cause as ProxyError;
       return new ProxyError(400, "We could not parse the JSON body of your request: it is not valid JSON", "invalid_request_error", "invalid_json");
     case "NOT_FOUND":
       return new ProxyError(404, "Unknown request URL. Please check the URL and method.", "invalid_request_error", "unknown_url");

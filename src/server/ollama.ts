@@ -21,6 +21,7 @@ import type { ChatCompletion } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
+import { jsonBody } from "./json-body.ts";
 import { listModels } from "./openai.ts";
 
 /** The Ollama API version reported by /api/version: the API level this front implements. */
@@ -249,7 +250,7 @@ export function ollamaRoutes(runtime: Runtime) {
           throw err;
         }
       },
-      { body: ModelBody, parse: "json" },
+      { body: ModelBody, parse: jsonBody(runtime) },
     )
     .post(
       "/api/pull",
@@ -266,10 +267,10 @@ export function ollamaRoutes(runtime: Runtime) {
         const lines = ["pulling manifest", "verifying sha256 digest", "writing manifest", "success"].map((status) => JSON.stringify({ status })).join("\n");
         return new Response(`${lines}\n`, { headers: { "content-type": NDJSON_CONTENT_TYPE } });
       },
-      { body: ModelBody, parse: "json" },
+      { body: ModelBody, parse: jsonBody(runtime) },
     )
-    .post("/api/chat", ({ body, request }) => generate(runtime, request, "chat", body as OllamaChatRequest), { body: ChatBody, parse: "json" })
-    .post("/api/generate", ({ body, request }) => generate(runtime, request, "generate", body as OllamaGenerateRequest), { body: GenerateBody, parse: "json" })
+    .post("/api/chat", ({ body, request }) => generate(runtime, request, "chat", body as OllamaChatRequest), { body: ChatBody, parse: jsonBody(runtime) })
+    .post("/api/generate", ({ body, request }) => generate(runtime, request, "generate", body as OllamaGenerateRequest), { body: GenerateBody, parse: jsonBody(runtime) })
     .post(
       "/api/embed",
       ({ body, request }) => {
@@ -287,7 +288,7 @@ export function ollamaRoutes(runtime: Runtime) {
           return Response.json(reply, { headers: exchange.responseHeaders });
         });
       },
-      { body: EmbedBody, parse: "json" },
+      { body: EmbedBody, parse: jsonBody(runtime) },
     )
     .post(
       "/api/embeddings",
@@ -304,6 +305,6 @@ export function ollamaRoutes(runtime: Runtime) {
           return Response.json({ embedding: result.embeddings[0] ?? [] }, { headers: exchange.responseHeaders });
         });
       },
-      { body: EmbeddingsBody, parse: "json" },
+      { body: EmbeddingsBody, parse: jsonBody(runtime) },
     );
 }

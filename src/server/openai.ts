@@ -4,16 +4,16 @@
  * and again at `server.path_prefix` (PROXY_PATH_PREFIX), which stands in for `/v1`: with `/api/v1`,
  * a client whose base URL is `http://proxy/api/v1` reaches `/api/v1/chat/completions`.
  */
-import { Elysia, ParseError, t } from "elysia";
+import { Elysia, t } from "elysia";
 import { callOptions, runChat } from "../pipeline/index.ts";
 import { resolveModel } from "../pipeline/resolve.ts";
 import { tapReply } from "../pipeline/tap.ts";
 import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
-import { parseJsonKeepingText } from "../protocol/raw-json.ts";
 import type { Runtime } from "../runtime.ts";
 import { sendUpstream } from "../upstream/http.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
+import { jsonBody } from "./json-body.ts";
 
 const ChatBody = t.Object(
   {
@@ -81,14 +81,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       {
         body: ChatBody,
         // Keeps the body's text so that an unchanged request is forwarded without serialising it again.
-        parse: async ({ request }) => {
-          const text = await request.text();
-          try {
-            return parseJsonKeepingText(text);
-          } catch (err) {
-            throw new ParseError(err as Error);
-          }
-        },
+        parse: jsonBody(runtime),
       },
     )
     .get("/models", async () => ({ object: "list", data: await listModels(runtime) }))
@@ -117,7 +110,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
           return tapReply(reply.response, exchange, { sse: false, captureBody: false });
         });
       },
-      { body: EmbeddingsBody, parse: "json" },
+      { body: EmbeddingsBody, parse: jsonBody(runtime) },
     )
     .all(
       "/*",
