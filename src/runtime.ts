@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { CompressionService } from "./compression/service.ts";
-import { loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
+import { ConfigError, loadConfig, type LoadedConfig, type LoadOptions } from "./config/load.ts";
 import { loadMcpConfig, mcpConfigPath, type McpConfig } from "./config/mcp.ts";
 import type { Config } from "./config/schema.ts";
 import { loadAugmented, type AugmentedModels } from "./pipeline/augmented.ts";
@@ -110,6 +110,25 @@ function diffModels(before: AugmentedModels, after: AugmentedModels): ReloadChan
   };
 }
 
+/**
+ * Why a reloaded config must not replace the running one, or undefined when it may. An editor saving
+ * in two steps, a full disk or a truncated copy leaves an empty or cut file that is still valid (every
+ * key has a default): swapping it in would silently turn API keys off or drop every upstream. So a
+ * reload never does that; a deliberate change of keys or upstreams in a complete file is fine, and
+ * turning keys off altogether takes a restart.
+ */
+export function reloadRefusal(running: LoadedConfig, next: LoadedConfig): string | undefined {
+  if (next.empty) return "the file holds no settings (empty or cut short?); keeping the running configuration";
+  const keys = (auth: Config["auth"]) => auth.keys.length + auth.key_sha256.length;
+  if (keys(running.config.auth) > 0 && keys(next.config.auth) === 0) {
+    return "auth.keys and auth.key_sha256 would both be empty, turning API keys off (file cut short?); to run without keys, restart the proxy";
+  }
+  if (running.fileUpstreams > 0 && next.fileUpstreams === 0) {
+    return "the file lists no upstreams, dropping every upstream for the default one (file cut short?); keeping the running configuration";
+  }
+  return undefined;
+}
+
 export class Runtime {
   state: RuntimeState;
   readonly requestLog: RequestLog | undefined;
@@ -123,6 +142,8 @@ export class Runtime {
   readonly compression: CompressionService;
   readonly startedAt = Date.now();
   private readonly services: Services;
+  /** The config file as last applied, to judge the next reload by. */
+  private loaded: LoadedConfig;
 
   /**
    * Starts the services; MCP servers connect in the background.
@@ -137,6 +158,7 @@ export class Runtime {
     toolSources: readonly ToolSource[] = [],
   ) {
     const { config } = loaded;
+    this.loaded = loaded;
     this.mcpConfig = loadMcpConfig({ ...mcpConfigPath(config, loaded.path), env: loadOptions.env });
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
@@ -162,12 +184,16 @@ export class Runtime {
   /**
    * Re-reads the config, the model files, the skills and the MCP servers file, and swaps them in
    * together (MCP servers as a diff). Server address and data directory changes need a restart.
-   * @throws ConfigError, leaving the running state in place
+   * @throws ConfigError, leaving the running state in place: for an invalid file, and for one that
+   *   looks cut short (see reloadRefusal)
    */
   reload(): ReloadChanges {
     const loaded = loadConfig({ ...this.loadOptions, path: this.state.configPath ?? this.loadOptions.path });
+    const refused = reloadRefusal(this.loaded, loaded);
+    if (refused) throw new ConfigError(`${loaded.path ?? "(embedded defaults)"}: ${refused}`);
     const mcpConfig = loadMcpConfig({ ...mcpConfigPath(loaded.config, loaded.path), env: this.loadOptions.env });
     const next = buildState(loaded, this.services, mcpConfig);
+    this.loaded = loaded;
     const before = this.state;
     this.selector.configure(loaded.config.selection);
     this.state = next;

@@ -13,9 +13,11 @@ import { rawRequest } from "./fakes/raw-http.ts";
 const PLAIN_KEY = "sk-proxy-plain-key";
 const HASHED_KEY = "sk-proxy-hashed-key";
 const UPSTREAM_KEY = "sk-upstream-very-secret";
+const HEADER_AUTH = "Bearer sk-upstream-header-secret";
 
 let keyed: FakeOpenAIUpstream;
 let open: FakeOpenAIUpstream;
+let headered: FakeOpenAIUpstream;
 let proxy: TestProxy;
 
 const client = (apiKey: string) => new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey, maxRetries: 0 });
@@ -24,12 +26,14 @@ const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: 
 beforeAll(() => {
   keyed = new FakeOpenAIUpstream({ models: ["keyed-model"] });
   open = new FakeOpenAIUpstream({ models: ["open-model"] });
+  headered = new FakeOpenAIUpstream({ models: ["headered-model"] });
   proxy = startProxy({
     auth: { keys: [PLAIN_KEY], key_sha256: [createHash("sha256").update(HASHED_KEY).digest("hex").toUpperCase()] },
     log: { bodies: true },
     upstreams: [
       { name: "keyed", base_url: keyed.url, api_key: UPSTREAM_KEY, max_retries: 0 },
       { name: "open", base_url: open.url, max_retries: 0 },
+      { name: "headered", base_url: headered.url, headers: { authorization: HEADER_AUTH }, max_retries: 0 },
     ],
   });
 });
@@ -37,6 +41,7 @@ afterAll(() => {
   proxy.stop();
   keyed.stop();
   open.stop();
+  headered.stop();
 });
 
 describe("inbound keys", () => {
@@ -93,6 +98,11 @@ describe("secrets", () => {
     const sent = open.chatRequests.at(-1)!;
     expect(sent.headers.authorization).toBeUndefined();
     expect(JSON.stringify(open.requests)).not.toContain(PLAIN_KEY);
+  });
+
+  test("an upstream's own authorization header is sent when it has no api_key (it once was dropped)", async () => {
+    await client(PLAIN_KEY).chat.completions.create({ model: "headered-model", messages });
+    expect(headered.chatRequests.at(-1)!.headers.authorization).toBe(HEADER_AUTH);
   });
 
   test("pass-through routes forward neither the client's Authorization nor its x-api-key", async () => {

@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError } from "../src/config/load.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
 let upstream: FakeOpenAIUpstream;
 let dir: string;
@@ -63,4 +65,58 @@ test("saving the config file reloads it; an invalid file is refused and the old 
   expect(await until(async () => stderr.includes("reload refused"))).toBe(true);
   expect(stderr).toContain("invalid YAML");
   expect(await aliases()).toEqual(["second"]);
+});
+
+describe("a reload that looks cut short is refused (it once turned API keys off)", () => {
+  const KEY = "sk-reload-key-1";
+  let keyed: TestProxy;
+  let path: string;
+  const write = (text: string) => writeFileSync(path, text);
+  const upstreamYaml = () => `upstreams:\n  - name: fake\n    base_url: ${upstream.url}\n`;
+  const status = async (key?: string) => (await fetch(`${keyed.url}/v1/models`, { headers: key ? { authorization: `Bearer ${key}` } : {} })).status;
+  const refusal = () => {
+    try {
+      keyed.runtime.reload();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    return "accepted";
+  };
+
+  beforeAll(() => {
+    keyed = startProxy({ auth: { keys: [KEY] }, upstreams: [{ name: "fake", base_url: upstream.url }] });
+    path = keyed.runtime.state.configPath!;
+  });
+  afterAll(() => keyed.stop());
+
+  test("an empty file, one with only comments, or `null`", async () => {
+    for (const text of ["", "\n\n", "# nothing yet\n", "null\n"]) {
+      write(text);
+      expect(refusal()).toContain("holds no settings");
+      expect(await status()).toBe(401);
+      expect(await status(KEY)).toBe(200);
+    }
+  });
+
+  test("a file cut before auth: keys stay on", async () => {
+    write(`data_dir: ${keyed.runtime.state.config.data_dir}\n${upstreamYaml()}`);
+    expect(refusal()).toContain("turning API keys off");
+    expect(await status()).toBe(401);
+  });
+
+  test("a file that would drop every upstream", async () => {
+    write(`auth:\n  keys: [${KEY}]\n`);
+    expect(refusal()).toContain("dropping every upstream");
+    write(`auth:\n  keys: [${KEY}]\nupstreams: []\n`);
+    expect(refusal()).toContain("dropping every upstream");
+    expect(keyed.runtime.state.upstreams.list.map((u) => u.name)).toEqual(["fake"]);
+  });
+
+  test("a complete file that changes the keys is applied", async () => {
+    write(`auth:\n  keys: [sk-reload-key-2]\n${upstreamYaml()}`);
+    expect(refusal()).toBe("accepted");
+    expect(await status(KEY)).toBe(401);
+    expect(await status("sk-reload-key-2")).toBe(200);
+  });
 });

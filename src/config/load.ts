@@ -29,6 +29,10 @@ export interface LoadedConfig {
   config: Config;
   /** The file read, or undefined when running on embedded defaults. */
   path: string | undefined;
+  /** The file held no settings at all (empty, only comments, or `null`). */
+  empty: boolean;
+  /** Upstreams the file itself lists (without it, the environment's default upstream is used). */
+  fileUpstreams: number;
 }
 
 /** "/upstreams/0/base_url" -> "upstreams[0].base_url" */
@@ -107,8 +111,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const label = source ?? "(embedded defaults)";
 
   let doc: Record<string, any>;
+  let empty = false;
+  let fileUpstreams = 0;
   try {
-    doc = interpolate(source ? readDocument(source) : {}, env) as Record<string, any>;
+    const read = source ? (readDocument(source) as Record<string, unknown>) : {};
+    empty = source !== undefined && Object.keys(read).length === 0;
+    fileUpstreams = Array.isArray(read.upstreams) ? read.upstreams.length : 0;
+    doc = interpolate(read, env) as Record<string, any>;
     applyEnv(doc, env);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -128,7 +137,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
     names.add(upstream.name);
   }
-  return { config, path: source };
+  return { config, path: source, empty, fileUpstreams };
 }
 
 const SECRET_KEY = /(api[-_]?key|keys|authorization|token|secret|password|cookie)$/i;

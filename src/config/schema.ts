@@ -169,7 +169,7 @@ export const ConfigSchema = T.Object(
         /** Plain inbound API keys. */
         keys: Strings,
         /** SHA-256 hex digests of inbound API keys, for configs that must not hold keys. */
-        key_sha256: Strings,
+        key_sha256: T.Array(T.String({ pattern: "^\\s*[0-9a-fA-F]{64}\\s*$", description: "64 hex digits" }), { default: [] }),
       },
       { additionalProperties: false, default: {} },
     ),

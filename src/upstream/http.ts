@@ -65,13 +65,17 @@ export function upstreamUrl(baseUrl: string, path: string): string {
   return baseUrl.replace(/\/+$/, "") + (path.startsWith("/") ? path : `/${path}`);
 }
 
+/**
+ * The headers of an upstream request. Authorization, first that applies: `api_key` as Bearer, an
+ * `authorization` the upstream's `headers` set, nothing when base_url carries credentials (fetch
+ * sends those as Basic), the client's own (only when the proxy checks no keys), else none.
+ */
 function requestHeaders(upstream: UpstreamConfig, req: UpstreamRequest): Headers {
   const headers = new Headers(req.headers);
+  headers.delete("authorization");
   for (const [k, v] of Object.entries(upstream.headers)) headers.set(k, v);
   if (upstream.api_key) headers.set("authorization", `Bearer ${upstream.api_key}`);
-  // Credentials in the base_url (http://user:password@host) are the upstream's own, sent as Basic by fetch.
-  else if (req.clientAuthorization && !URL.parse(upstream.base_url)?.username) headers.set("authorization", req.clientAuthorization);
-  else headers.delete("authorization");
+  else if (!headers.has("authorization") && req.clientAuthorization && !URL.parse(upstream.base_url)?.username) headers.set("authorization", req.clientAuthorization);
   return headers;
 }
 
