@@ -165,6 +165,8 @@ describe("timeouts", () => {
     const row = lastRow();
     expect(row.stream).toBe(1 as any);
     expect(row.error).toContain("sent nothing for 300 ms");
+    // The client got the headers (200) and then a 504 error event: the row says what it got.
+    expect(row).toMatchObject({ status: 504, upstream_status: 200 });
   });
 });
 
@@ -236,7 +238,8 @@ describe("streams", () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(err.error).toMatchObject({ type: "upstream_error", code: "upstream_stream_error" });
     const row = lastRow();
-    expect(row).toMatchObject({ status: 200, stream: 1 as any });
+    // Once logged as 200: the client got a 502 error event after the headers.
+    expect(row).toMatchObject({ status: 502, upstream_status: 200, stream: 1 as any });
     expect(row.error).toContain("upstream stream failed");
 
     const next = await client.chat.completions.create({ model: "fake-model", messages });

@@ -283,6 +283,8 @@ describe("Ollama front: errors in Ollama's shape", () => {
     const lines = (await res.text()).trimEnd().split("\n").map((l) => JSON.parse(l));
     expect(lines.at(-1)!.error).toBeTypeOf("string");
     expect(lines.slice(0, -1).every((l) => l.message && l.done === false)).toBe(true);
+    // The client got 200 and then an error line: the row says 502 (once: 200 with no error).
+    expect(proxy.rows().at(-1)).toMatchObject({ endpoint: "/api/chat", status: 502, upstream_status: 200, error: expect.stringContaining("upstream stream failed") });
     upstream.script.push({ content: "one two three four five", chunks: 5, dieAfterChunks: 3 });
     const stream = await ollama.chat({ model: "qwen3:8b", stream: true, messages: [{ role: "user", content: "x" }] });
     const err = await (async () => {
@@ -319,6 +321,7 @@ describe("Ollama front: errors in Ollama's shape", () => {
     const res = await post("/api/chat", { model: "qwen3:8b", stream: false, messages: [{ role: "user", content: "x" }] });
     expect(res.status).toBe(502);
     expect(((await res.json()) as { error: string }).error).toContain("HassTurnOn");
+    expect(proxy.rows().at(-1)).toMatchObject({ status: 502, upstream_status: 200, error: expect.stringContaining("HassTurnOn") });
     const chunk = (delta: object, finish_reason: string | null = null) => `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "m", choices: [{ index: 0, delta, finish_reason }] })}\n\n`;
     upstream.script.push({
       headers: { "content-type": "text/event-stream" },
@@ -327,5 +330,24 @@ describe("Ollama front: errors in Ollama's shape", () => {
     const streamed = await post("/api/chat", { model: "qwen3:8b", messages: [{ role: "user", content: "x" }] });
     const lines = (await streamed.text()).trimEnd().split("\n").map((l) => JSON.parse(l));
     expect(lines.at(-1)!.error).toContain("HassTurnOn");
+    expect(proxy.rows().at(-1)).toMatchObject({ status: 502, upstream_status: 200 });
+  });
+
+  test("an upstream body that is not JSON, or SSE that is not: the client gets an error and the row says 502 (once: 200)", async () => {
+    upstream.script.push({ headers: { "content-type": "application/json" }, body: "<html>oops</html>" });
+    const res = await post("/api/chat", { model: "qwen3:8b", stream: false, messages: [{ role: "user", content: "x" }] });
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { error: string }).error).toContain("not JSON");
+    expect(proxy.rows().at(-1)).toMatchObject({ endpoint: "/api/chat", status: 502, upstream_status: 200, error: expect.stringContaining("not JSON") });
+
+    upstream.script.push({ headers: { "content-type": "text/event-stream" }, body: "data: {not json\n\n" });
+    const streamed = await post("/api/chat", { model: "qwen3:8b", messages: [{ role: "user", content: "x" }] });
+    const lines = (await streamed.text()).trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(lines.at(-1)!.error).toContain("malformed stream event");
+    expect(proxy.rows().at(-1)).toMatchObject({ endpoint: "/api/chat", status: 502, upstream_status: 200, error: expect.stringContaining("malformed stream event") });
+
+    // A success keeps both at 200.
+    await post("/api/chat", { model: "qwen3:8b", stream: false, messages: [{ role: "user", content: "x" }] });
+    expect(proxy.rows().at(-1)).toMatchObject({ status: 200, upstream_status: 200, error: null });
   });
 });

@@ -29,6 +29,7 @@ export class Exchange {
   /** Added to the response (X-Request-Id, X-LLM-Proxy-Tools, ...). */
   readonly responseHeaders: Record<string, string>;
   private finished = false;
+  private held = false;
   private readonly finishListeners: ((row: RequestLogRow) => void)[] = [];
 
   constructor(private readonly init: ExchangeInit) {
@@ -55,12 +56,40 @@ export class Exchange {
     this.finishListeners.push(listener);
   }
 
-  /** Completes the row with `patch` and the latency, and records it; later calls are ignored. */
+  /**
+   * Completes the row with `patch` and the latency, and records it (unless held); later calls are
+   * ignored.
+   */
   finish(patch: Partial<RequestLogRow> = {}): void {
     if (this.finished) return;
     this.finished = true;
     Object.assign(this.row, patch);
     this.row.latency_ms = Math.round(this.elapsedMs() * 100) / 100;
+    if (!this.held) this.commit();
+  }
+
+  /**
+   * Holds the record of a finished row until release(): for a front that still works on the reply
+   * after the tap has read it (translation), so that a failure there is what the row says.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Records a held row, with `failure` (what the client got instead) when given; a no-op when not held. */
+  release(failure?: { status: number; error: string }): void {
+    if (!this.held) return;
+    this.held = false;
+    if (!this.finished) {
+      if (failure) this.finish(failure);
+      return;
+    }
+    if (failure) Object.assign(this.row, failure);
+    this.commit();
+  }
+
+  /** Hands the completed row to the finish listeners and the log. */
+  private commit(): void {
     for (const listener of this.finishListeners) {
       try {
         listener(this.row);

@@ -48,7 +48,9 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
   const status = response.status;
   const headers = new Headers(response.headers);
   for (const [k, v] of Object.entries(exchange.responseHeaders)) headers.set(k, v);
+  // What the client gets, until a failure after the headers says otherwise; the upstream's stays.
   exchange.row.status = status;
+  exchange.row.upstream_status = status;
   const source = response.body;
   if (!source) {
     exchange.finish();
@@ -123,6 +125,8 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
           chunk = await read();
         } catch (err) {
           const failure = streamFailure(err);
+          // The client got the headers, then this error (an SSE error event, or a cut body).
+          exchange.row.status = failure.status;
           done(failure.message);
           if (!parser) return controller.error(failure);
           controller.enqueue(encodeSSE(openAIErrorBody(failure)));

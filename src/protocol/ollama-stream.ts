@@ -133,9 +133,9 @@ const textEncoder = new TextEncoder();
 /**
  * Translates an OpenAI SSE body into an Ollama NDJSON body, one write per upstream chunk.
  * A mid-stream failure (a `data: {"error":...}` event, a malformed event, a read error) ends the
- * stream with an `{"error": "..."}` line. Cancelling the result cancels `body`.
+ * stream with an `{"error": "..."}` line, reported to `onError` too. Cancelling the result cancels `body`.
  */
-export function ndjsonFromSSE(body: ReadableStream<Uint8Array>, encoder: OllamaStreamEncoder): ReadableStream<Uint8Array> {
+export function ndjsonFromSSE(body: ReadableStream<Uint8Array>, encoder: OllamaStreamEncoder, onError?: (message: string) => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   const parser = new SSEParser();
   let finished = false;
@@ -144,6 +144,7 @@ export function ndjsonFromSSE(body: ReadableStream<Uint8Array>, encoder: OllamaS
       async pull(controller) {
         let out = "";
         const fail = (message: string) => {
+          onError?.(message);
           out += `${JSON.stringify({ error: message } satisfies OllamaErrorBody)}\n`;
           finished = true;
         };

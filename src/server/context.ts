@@ -35,11 +35,14 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
 
 /**
  * Runs `work` for `exchange` and turns what it throws into an error response in `protocol`, with
- * a log row: 499 when the client went away, the ProxyError's status, else 502.
+ * a log row: 499 when the client went away, the ProxyError's status, else 502. A row `work` held
+ * (Exchange.hold) is recorded here, with the failure when there is one.
  */
 export async function answer(exchange: Exchange, protocol: ErrorProtocol, work: () => Promise<Response>): Promise<Response> {
   try {
-    return await work();
+    const response = await work();
+    exchange.release();
+    return response;
   } catch (err) {
     const failure = exchange.signal?.aborted
       ? new ProxyError(499, "client disconnected", "invalid_request_error", "client_disconnected")
@@ -47,6 +50,7 @@ export async function answer(exchange: Exchange, protocol: ErrorProtocol, work: 
         ? err
         : new ProxyError(502, `upstream request failed: ${(err as Error)?.message ?? err}`, "upstream_error");
     exchange.finish({ status: failure.status, error: failure.message });
+    exchange.release({ status: failure.status, error: failure.message });
     return errorResponse(failure, protocol, exchange.responseHeaders);
   }
 }

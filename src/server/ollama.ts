@@ -131,7 +131,11 @@ async function ollamaReply(response: Response, kind: OllamaReplyKind, model: str
   if (response.status >= 400) return upstreamError(response, exchange);
   const sse = (response.headers.get("content-type") ?? "").includes("text/event-stream");
   if (sse && response.body) {
-    const body = ndjsonFromSSE(response.body, new OllamaStreamEncoder(kind, model, exchange.started));
+    // A failure written into the stream is what the client got: the row says so (unless it already names one).
+    const onError = (message: string) => {
+      if ((exchange.row.status ?? 200) < 400) Object.assign(exchange.row, { status: 502, error: message });
+    };
+    const body = ndjsonFromSSE(response.body, new OllamaStreamEncoder(kind, model, exchange.started), onError);
     return new Response(body, { status: 200, headers: { ...exchange.responseHeaders, "content-type": NDJSON_CONTENT_TYPE } });
   }
   const text = await response.text();
@@ -180,6 +184,8 @@ function generate(runtime: Runtime, request: Request, kind: OllamaReplyKind, bod
     const native = target.upstream.config.type === "ollama";
     const canonical: CanonicalRequest =
       kind === "chat" ? chatRequestFromOllama(body as OllamaChatRequest, native) : generateRequestFromOllama(body as OllamaGenerateRequest, native);
+    // The reply is translated after the tap has read it: a failure to translate is what the client gets.
+    exchange.hold();
     const reply = await runChat(state, exchange, canonical);
     return ollamaReply(reply, kind, model, canonical.stream === true, exchange);
   });
@@ -209,6 +215,8 @@ async function embed(runtime: Runtime, exchange: Exchange, name: string | undefi
   const body: Record<string, unknown> = { model: target.model, input };
   if (request.dimensions !== undefined) body.dimensions = request.dimensions;
   if (target.upstream.config.type === "ollama") for (const key of NATIVE_EMBED_FIELDS) if (request[key] !== undefined) body[key] = request[key];
+  // The reply is decoded after the tap has read it: a reply without vectors is what the client gets (502).
+  exchange.hold();
   const reply = await target.upstream.backend.embeddings(body, callOptions(exchange));
   const response = await tapReply(reply.response, exchange, { sse: false, captureBody: false });
   if (response.status >= 400) return { error: await upstreamError(response, exchange) };

@@ -48,4 +48,8 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE requests ADD COLUMN messages_dropped INTEGER;
    ALTER TABLE requests ADD COLUMN messages_truncated INTEGER;
    ALTER TABLE requests ADD COLUMN compression_ms REAL;`,
+  // issue 7 (hardening): `status` is what the client got (e.g. 502 for an upstream body the Ollama
+  // front could not translate, the error status of a stream cut mid-way); upstream_status is the HTTP
+  // status the upstream answered with, null when it never answered.
+  `ALTER TABLE requests ADD COLUMN upstream_status INTEGER;`,
 ];

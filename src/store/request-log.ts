@@ -18,7 +18,10 @@ export interface RequestLogRow {
   client_model?: string | null;
   upstream?: string | null;
   upstream_model?: string | null;
+  /** The HTTP status the client got (for a stream cut after its headers: the status of the error it was sent). */
   status?: number | null;
+  /** The HTTP status the upstream answered with; null when it never answered. */
+  upstream_status?: number | null;
   latency_ms?: number | null;
   ttfb_ms?: number | null;
   stream?: boolean;
