@@ -21,6 +21,7 @@ import { startServer } from "./src/server/app.ts";
 import { BuiltinSource } from "./src/tools/builtins/index.ts";
 import { McpManager } from "./src/tools/mcp/manager.ts";
 import { ToolRegistry } from "./src/tools/registry.ts";
+import { shutdown } from "./src/server/shutdown.ts";
 import { VERSION } from "./src/version.ts";
 
 const HELP = `llm-proxy ${VERSION}: an LLM gateway for OpenAI and Ollama clients
@@ -131,20 +132,23 @@ function main(argv: string[]): void {
   const mcpPath = mcpConfigPath(runtime.state.config, runtime.state.configPath).path;
   const unwatchMcp = existsSync(dirname(mcpPath)) ? watchConfig(mcpPath, reload) : () => {};
   let stopping = false;
-  const stop = async () => {
-    // A second signal while MCP servers are being stopped must not close everything twice.
+  const stop = (signal: string) => {
+    // systemd signals the whole control group, and a second signal may come while MCP servers stop:
+    // a repeated signal must neither cut the drain short nor close everything twice.
     if (stopping) return;
     stopping = true;
     unwatch();
     unwatchDirs();
     unwatchMcp();
-    server.stop(true);
-    // MCP servers get SIGTERM at once; waiting lets them exit before we do (no orphans).
-    await runtime.close();
-    process.exit(0);
+    const graceMs = runtime.state.config.server.shutdown_grace_ms;
+    console.log(`llm-proxy: ${signal}: no new connections; waiting up to ${graceMs} ms for the requests in flight`);
+    void shutdown(server, runtime, graceMs).then((outcome) => {
+      console.log(outcome.drained ? "llm-proxy: every request finished; request log flushed" : `llm-proxy: cut ${outcome.cut} request(s) still running; request log flushed`);
+      process.exit(0);
+    });
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGHUP", reload);
 }
 

@@ -142,6 +142,8 @@ export class Runtime {
   readonly compression: CompressionService;
   readonly startedAt = Date.now();
   private readonly services: Services;
+  /** Set when shutdown cuts the requests still in flight: the error their log rows get (server/shutdown.ts). */
+  cutting: string | undefined;
   /** The config file as last applied, to judge the next reload by. */
   private loaded: LoadedConfig;
 

@@ -161,6 +161,11 @@ export const ConfigSchema = T.Object(
          */
         json_depth_limit: T.Integer({ minimum: 8, maximum: 10_000, default: 64 }),
         cors_origins: Strings,
+        /**
+         * On SIGTERM/SIGINT, how long requests in flight may run on before they are cut. Most chat
+         * replies finish within a minute; deploy/llm-proxy.service's TimeoutStopSec leaves 15 s more.
+         */
+        shutdown_grace_ms: T.Integer({ minimum: 0, default: 60_000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -20,6 +20,12 @@ function redactRow(row: RequestLogRow, secrets: readonly string[]): RequestLogRo
   return row;
 }
 
+/** A request that ended as "client disconnected" while shutdown was cutting was cut by the proxy: 503 and why. */
+function markCut(row: RequestLogRow, cutting: string | undefined): RequestLogRow {
+  if (cutting && row.status === 499) Object.assign(row, { status: 503, error: cutting });
+  return row;
+}
+
 export function startExchange(runtime: Runtime, request: Request, endpoint: string): Exchange {
   const log = runtime.requestLog;
   return new Exchange({
@@ -28,7 +34,7 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
     method: request.method,
     signal: request.signal,
     clientAuthorization: runtime.state.keys.enabled ? null : request.headers.get("authorization"),
-    record: log ? (row) => log.record(redactRow(row, configSecrets(runtime.state.config))) : undefined,
+    record: log ? (row) => log.record(redactRow(markCut(row, runtime.cutting), configSecrets(runtime.state.config))) : undefined,
     conversationId: request.headers.get("x-conversation-id"),
   });
 }
