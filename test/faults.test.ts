@@ -143,6 +143,31 @@ describe("retries", () => {
   });
 });
 
+describe("a connection reset before the response headers", () => {
+  test("is a 502 at once, not after timeout_ms (60 s here: the test would time out)", async () => {
+    // Reads the request, then resets: some answer partly first, some not at all.
+    const behaviours = [
+      (socket: import("bun").Socket) => socket.terminate(),
+      (socket: import("bun").Socket) => (socket.write("HTTP/1.1 200 OK\r\ncontent-ty"), socket.terminate()),
+    ];
+    for (const behave of behaviours) {
+      const resetting = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: behave } });
+      const reset = startProxy({ upstreams: [{ name: "resetting", base_url: `http://127.0.0.1:${resetting.port}/v1`, models: ["m"], max_retries: 0, timeout_ms: 60_000 }] });
+      try {
+        for (const stream of [false, true]) {
+          const res = await fetch(`${reset.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", stream, messages }) });
+          expect(res.status).toBe(502);
+          expect(((await res.json()) as any).error).toMatchObject({ type: "upstream_error", code: "upstream_unreachable" });
+        }
+        expect(reset.rows().map((r) => [r.status, r.upstream_status])).toEqual([[502, null], [502, null]]);
+      } finally {
+        reset.stop();
+        resetting.stop(true);
+      }
+    }
+  });
+});
+
 describe("timeouts", () => {
   test("a slow upstream hits the timeout: 504 in the OpenAI shape", async () => {
     upstream.script.push({ delayMs: 1000 }, { delayMs: 1000 }, { delayMs: 1000 });
