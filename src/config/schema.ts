@@ -16,7 +16,7 @@ export const UpstreamSchema = T.Object(
     /** When empty, the client's own Authorization header is forwarded. */
     api_key: T.String({ default: "" }),
     headers: T.Record(T.String(), T.String(), { default: {} }),
-    /** Connect + time to first byte of the response headers. */
+    /** Connect + time to first byte of the response headers, including any wait for a fetch slot (BUN_CONFIG_MAX_HTTP_REQUESTS). */
     timeout_ms: T.Integer({ minimum: 1, default: 600_000 }),
     /** Longest silence between two body chunks of a streamed response. */
     idle_timeout_ms: T.Integer({ minimum: 1, default: 120_000 }),

@@ -53,6 +53,14 @@ export interface UpstreamReply {
   idle?: IdleTimeout;
 }
 
+/**
+ * Bun's fetch runs at most this many requests at once, process-wide (BUN_CONFIG_MAX_HTTP_REQUESTS,
+ * read by Bun at process start, default 256); more wait in Bun's queue, and that wait counts against
+ * timeout_ms, which is timed around fetch(). Timeouts say so (docs/security.md, "Limits").
+ */
+const FETCH_SLOTS = Number(process.env.BUN_CONFIG_MAX_HTTP_REQUESTS) || 256;
+const FETCH_SLOTS_NOTE = ` (this includes any wait for one of the ${FETCH_SLOTS} upstream connections Bun allows at once: BUN_CONFIG_MAX_HTTP_REQUESTS)`;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -165,7 +173,7 @@ export async function sendUpstream(upstream: UpstreamConfig, req: UpstreamReques
       });
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason;
-      failure = timedOut ? `timed out after ${upstream.timeout_ms} ms waiting for response headers` : describeFailure(err);
+      failure = timedOut ? `timed out after ${upstream.timeout_ms} ms waiting for response headers${FETCH_SLOTS_NOTE}` : describeFailure(err);
     } finally {
       clearTimeout(headerTimer);
     }
