@@ -208,6 +208,16 @@ describe("request targets: the key check and the router see the same path", () =
     }
   });
 
+  test("pass-through paths cannot carry encoded separators past the upstream's base_url", async () => {
+    const before = keyed.requests.length + open.requests.length + headered.requests.length;
+    for (const target of ["/v1/..%2Fadmin", "/v1/files%2F..%2F..%2Fadmin", "/v1/..%5Cadmin", "/v1/x/%2e%2e%2fsecret"]) {
+      const reply = await rawRequest(port(), "GET", target, "localhost", { authorization: `Bearer ${PLAIN_KEY}` });
+      expect({ target, status: reply.status }).toEqual({ target, status: 400 });
+      expect(JSON.parse(reply.body).error.code).toBe("invalid_url");
+    }
+    expect(keyed.requests.length + open.requests.length + headered.requests.length).toBe(before);
+  });
+
   test("dot segments that resolve to /health are /health", async () => {
     for (const target of ["/v1/../health", "/v1/%2e%2e/health", "/x/./../health", "/health#/v1/models", "/health#/../v1/models"]) {
       const reply = await rawRequest(port(), "GET", target, "x");

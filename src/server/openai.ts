@@ -41,6 +41,9 @@ const EmbeddingsBody = t.Object(
   { additionalProperties: true },
 );
 
+/** %2F and %5C, the encoded separators (pass-through paths must not carry them). */
+const ENCODED_SEPARATOR = /%2f|%5c/i;
+
 /** decodeURIComponent that keeps a malformed escape (e.g. "%E0%A4%A") as written: it then names no model (404) instead of throwing (500). */
 function decodePath(text: string): string {
   try {
@@ -117,6 +120,11 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
       ({ request, params }) => {
         const exchange = startExchange(runtime, request, `/v1/${params["*"]}`);
         return answer(exchange, "openai", async () => {
+          // An encoded slash or backslash is one segment here but may be decoded (and "..%2F" resolved)
+          // by the upstream: never let a pass-through path leave the upstream's base_url.
+          if (ENCODED_SEPARATOR.test(params["*"])) {
+            throw new ProxyError(400, "Encoded '/' or '\\' in a pass-through path is not allowed", "invalid_request_error", "invalid_url");
+          }
           const upstream = runtime.state.upstreams.primary;
           exchange.row.upstream = upstream.name;
           const url = new URL(request.url);
