@@ -75,7 +75,7 @@ describe("SIGTERM", () => {
     expect(await cli.proc.exited).toBe(0);
     expect(await cli.stdout()).toContain("every request finished");
     expect(cli.rows()).toEqual([{ status: 200, upstream_status: 200, error: null }]);
-  });
+  }, 30_000);
 
   test("what is still running after the grace period is cut and logged as cut by the proxy", async () => {
     const cli = await startCli({ shutdown_grace_ms: 300 });
@@ -90,5 +90,5 @@ describe("SIGTERM", () => {
     expect(await cli.proc.exited).toBe(0);
     expect(await cli.stdout()).toContain("cut 1 request(s)");
     expect(cli.rows()).toEqual([{ status: 503, upstream_status: 200, error: expect.stringContaining("shutdown grace period") }]);
-  });
+  }, 30_000);
 });
