@@ -11,6 +11,8 @@ import type { Runtime } from "../runtime.ts";
 
 /** How long the cut connections get to unwind (abort handlers, log rows) before the log is closed. */
 const UNWIND_MS = 1_000;
+/** After the sockets are closed: a few event-loop turns for the last handlers. */
+const UNWIND_TAIL_MS = 50;
 
 export type ShutdownOutcome = { drained: true } | { drained: false; cut: number };
 
@@ -28,8 +30,8 @@ export async function shutdown(server: Server<unknown>, runtime: Runtime, graceM
   if (!drained) {
     outcome = { drained: false, cut: server.pendingRequests };
     runtime.cutting = `cut by llm-proxy: still running when the shutdown grace period (server.shutdown_grace_ms = ${graceMs} ms) ended`;
-    await Promise.race([server.stop(true), sleep(UNWIND_MS)]);
-    await sleep(50);
+    // The cut streams' cancel and abort handlers write their rows a little after the sockets close.
+    await Promise.race([server.stop(true).then(() => sleep(UNWIND_TAIL_MS)), sleep(UNWIND_MS)]);
   }
   await runtime.close();
   return outcome;
