@@ -16,7 +16,7 @@ import { EmbeddingStore } from "../src/selection/cache.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { splitIdentifier, stem } from "../src/selection/text.ts";
-import { canonicalJSON, SLOT_NUMBER, SLOT_PERCENT, toolDoc } from "../src/selection/tool-doc.ts";
+import { canonicalJSON, MAX_FIELD_CHARS, MAX_VIEWS, SLOT_NUMBER, SLOT_PERCENT, toolDoc } from "../src/selection/tool-doc.ts";
 
 const tool = (name: string, description: string, properties: Record<string, unknown> = {}): Tool => ({
   type: "function",
@@ -372,6 +372,21 @@ describe("selector service and embedding cache", () => {
     for (const key of ["zero-dim", "partial", "negative", "empty", "odd-bytes", "fraction"]) expect({ key, got: store.get(key) }).toEqual({ key, got: undefined });
     expect(store.count()).toBe(1);
     store.close();
+  });
+
+  test("one tool's text costs the selector a bounded amount: fields and views are capped, the tool is forwarded whole", async () => {
+    const huge = tool("HassHugeTool", `Turns on the garden sprinkler. ${"Waters the lawn. ".repeat(2_000)}${"dry soil ".repeat(2_000)}`, {
+      zone: { type: "string", enum: Array.from({ length: 10_000 }, (_, i) => `zone${i}`), description: "zone of the garden ".repeat(3_000) },
+    });
+    const doc = toolDoc(huge);
+    for (const [field, text] of Object.entries(doc.fields)) expect({ field, capped: text.length <= MAX_FIELD_CHARS }).toEqual({ field, capped: true });
+    expect(doc.views.length).toBeLessThanOrEqual(MAX_VIEWS);
+    expect(doc.views.every((v) => v.length <= MAX_FIELD_CHARS)).toBe(true);
+    const selector = new ToolSelector({ dataDir: ":memory:", config: { ...config, mode: "lexical" } });
+    const result = await selector.select(request([...TOOLS, huge], "turn on the sprinkler"), { ...settings, mode: "lexical" });
+    expect(result!.kept.map((t) => t.function.name)).toContain("HassHugeTool");
+    expect(result!.kept.find((t) => t.function.name === "HassHugeTool")).toBe(huge);
+    selector.close();
   });
 
   test("canonical JSON ignores key order", () => {

@@ -100,17 +100,29 @@ function descriptionViews(description: string): string[] {
 }
 
 /** Changes whenever `views` are built differently, so that cached embeddings of old views are not reused. */
-export const VIEWS_VERSION = 1;
+export const VIEWS_VERSION = 2;
+
+/**
+ * Most characters of one text field the selector reads (name, description, each joined parameter
+ * field). Real tool descriptions stay under ~1,000 characters (Home Assistant's, MCP servers'); the
+ * cap bounds what one tool in a client's request can cost in the selector's caches and its embedding
+ * batch. The tool itself is forwarded unchanged.
+ */
+export const MAX_FIELD_CHARS = 2_000;
+/** Most views embedded per tool: real tools have 1-6 (name, description, a few sentences and examples). */
+export const MAX_VIEWS = 16;
+
+const capped = (text: string) => (text.length > MAX_FIELD_CHARS ? text.slice(0, MAX_FIELD_CHARS) : text);
 
 /** Builds the selector's view of `tool`; depends on the tool alone, never on the rest of the list. */
 export function toolDoc(tool: Tool): ToolDoc {
   const fn = tool.function;
-  const description = typeof fn.description === "string" ? fn.description : "";
+  const description = typeof fn.description === "string" ? capped(fn.description) : "";
   const schema: SchemaWords = { names: [], descriptions: [], enums: [], slots: new Set() };
   walkSchema(fn.parameters, schema);
   if (/\b(questions?|answer(s|ing)?)\b/i.test(description) || quotedPhrases(description).some((q) => q.endsWith("?"))) schema.slots.add(SLOT_QUESTION);
-  const nameWords = splitIdentifier(fn.name);
-  const views = [...new Set([nameWords.join(" "), description, ...descriptionViews(description)].filter((v) => v.length > 0))];
+  const nameWords = splitIdentifier(capped(fn.name));
+  const views = [...new Set([nameWords.join(" "), description, ...descriptionViews(description)].filter((v) => v.length > 0))].slice(0, MAX_VIEWS);
   return {
     name: fn.name,
     hash: sha256Hex(canonicalJSON(tool)),
@@ -118,9 +130,9 @@ export function toolDoc(tool: Tool): ToolDoc {
       name: nameWords.join(" "),
       description,
       examples: quotedPhrases(description).join(" "),
-      paramNames: schema.names.join(" "),
-      paramDescriptions: schema.descriptions.join(" "),
-      enums: schema.enums.join(" "),
+      paramNames: capped(schema.names.join(" ")),
+      paramDescriptions: capped(schema.descriptions.join(" ")),
+      enums: capped(schema.enums.join(" ")),
     },
     slots: [...schema.slots],
     views,
