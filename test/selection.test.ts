@@ -12,7 +12,7 @@ import { LexicalIndex } from "../src/selection/lexical.ts";
 import { buildQuery, isQuestion, queryTerms, splitClauses } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolSetIndex } from "../src/selection/rank.ts";
 import { areOpposites, relatedTools } from "../src/selection/related.ts";
-import { EmbeddingStore } from "../src/selection/cache.ts";
+import { docBytes, EmbeddingStore, Lru, viewBytes } from "../src/selection/cache.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { splitIdentifier, stem } from "../src/selection/text.ts";
@@ -387,6 +387,30 @@ describe("selector service and embedding cache", () => {
     expect(result!.kept.map((t) => t.function.name)).toContain("HassHugeTool");
     expect(result!.kept.find((t) => t.function.name === "HassHugeTool")).toBe(huge);
     selector.close();
+  });
+
+  test("the LRU bounds entries and, with a weigher, their total weight; an entry over the budget alone is not kept", () => {
+    const lru = new Lru<string, string>(3, (v) => v.length, 10);
+    lru.set("a", "1234");
+    lru.set("b", "1234");
+    expect([lru.size, lru.weight]).toEqual([2, 8]);
+    lru.get("a");
+    lru.set("c", "1234"); // 12 > 10: the least recently used ("b") goes
+    expect([lru.get("b"), lru.get("a"), lru.get("c")]).toEqual([undefined, "1234", "1234"]);
+    lru.set("huge", "x".repeat(11));
+    expect([lru.get("huge"), lru.size, lru.weight]).toEqual([undefined, 2, 8]);
+    lru.set("a", "1");
+    expect([lru.size, lru.weight]).toEqual([2, 5]);
+    const counted = new Lru<number, number>(2);
+    for (let i = 0; i < 5; i++) counted.set(i, i);
+    expect([counted.size, counted.get(4), counted.get(0)]).toEqual([2, 4, undefined]);
+  });
+
+  test("a document's and a view set's weight follow their size", () => {
+    const small = toolDoc(tool("A", "short"));
+    const large = toolDoc(tool("B", "long words ".repeat(150)));
+    expect(docBytes(large)).toBeGreaterThan(docBytes(small) + 2 * 1500);
+    expect(viewBytes([new Float32Array(512), new Float32Array(512)])).toBe(64 + 2 * 2048);
   });
 
   test("canonical JSON ignores key order", () => {

@@ -8,12 +8,23 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { sha256Hex, VIEWS_VERSION } from "./tool-doc.ts";
+import { sha256Hex, VIEWS_VERSION, type ToolDoc } from "./tool-doc.ts";
 
-/** Least-recently-used map with at most `capacity` entries. */
+/**
+ * Least-recently-used map with at most `capacity` entries and, when `weigh` is given, at most
+ * `maxWeight` in total (e.g. bytes): a client that sends large tools fills the cache with fewer
+ * entries instead of more memory. An entry heavier than `maxWeight` on its own is not kept.
+ */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>();
-  constructor(readonly capacity: number) {}
+  private readonly weights = new Map<K, number>();
+  private total = 0;
+
+  constructor(
+    readonly capacity: number,
+    private readonly weigh?: (value: V) => number,
+    readonly maxWeight = Number.POSITIVE_INFINITY,
+  ) {}
 
   get(key: K): V | undefined {
     const value = this.map.get(key);
@@ -25,18 +36,48 @@ export class Lru<K, V> {
   }
 
   set(key: K, value: V): void {
-    this.map.delete(key);
+    this.delete(key);
+    const weight = this.weigh?.(value) ?? 0;
+    if (weight > this.maxWeight) return;
     this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
+    this.weights.set(key, weight);
+    this.total += weight;
+    while (this.map.size > this.capacity || this.total > this.maxWeight) this.delete(this.map.keys().next().value!);
+  }
+
+  private delete(key: K): void {
+    if (!this.map.delete(key)) return;
+    this.total -= this.weights.get(key)!;
+    this.weights.delete(key);
   }
 
   get size(): number {
     return this.map.size;
   }
 
+  /** The total weight of the entries kept. */
+  get weight(): number {
+    return this.total;
+  }
+
   clear(): void {
     this.map.clear();
+    this.weights.clear();
+    this.total = 0;
   }
+}
+
+/** Approximate bytes of a tool's document: its texts (UTF-16) plus a fixed overhead per object. */
+export function docBytes(doc: ToolDoc): number {
+  let chars = doc.name.length + doc.hash.length;
+  for (const text of Object.values(doc.fields)) chars += text.length;
+  for (const text of [...doc.views, ...doc.slots]) chars += text.length;
+  return 2 * chars + 512;
+}
+
+/** Bytes of a tool's view embeddings. */
+export function viewBytes(views: Float32Array[]): number {
+  return views.reduce((s, v) => s + v.byteLength, 64);
 }
 
 /** The cache key of one tool's view embeddings under `model`. */

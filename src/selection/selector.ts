@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import type { SelectionConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest, Tool } from "../protocol/openai.ts";
-import { embeddingKey, EmbeddingStore, Lru } from "./cache.ts";
+import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
 import { LexicalIndex } from "./lexical.ts";
 import { buildQuery } from "./query.ts";
@@ -19,7 +19,7 @@ import { decide, scoreTools, type ToolDecision, type ToolSetIndex } from "./rank
 import { relatedTools } from "./related.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { toolTokens } from "./tokens.ts";
-import { toolDoc, type ToolDoc } from "./tool-doc.ts";
+import { sha256Hex, toolDoc, type ToolDoc } from "./tool-doc.ts";
 
 export interface SelectionResult {
   /** The kept tools: the request's own objects, in the request's order. */
@@ -51,14 +51,20 @@ interface IndexEntry {
 }
 
 const DEADLINE = Symbol("deadline");
+/** Memory for tool documents: ordinary tools take 2-4 KB, so 4,096 of them fit with room to spare. */
+const DOCS_BYTES = 32 << 20;
+/** Memory for tools' view embeddings: 4,096 tools x ~4 views x 384-512 floats is 24-32 MiB. */
+const VIEWS_BYTES = 64 << 20;
 
 export class ToolSelector {
   private config: SelectionConfig;
   private embedder: Embedder | undefined;
   private readonly store: EmbeddingStore;
-  private readonly docs = new Lru<string, ToolDoc>(4096);
+  // Keyed by digests and bounded in bytes: tools are the client's, and a key or an entry must not
+  // cost what the client makes it cost (a 16,000-character tool once held its JSON as a key).
+  private readonly docs = new Lru<string, ToolDoc>(4096, docBytes, DOCS_BYTES);
   private readonly indexes = new Lru<string, IndexEntry>(32);
-  private readonly toolViews = new Lru<string, Float32Array[]>(4096);
+  private readonly toolViews = new Lru<string, Float32Array[]>(4096, viewBytes, VIEWS_BYTES);
   private queries: Lru<string, Float32Array>;
   private warned = false;
   private readonly dataDir: string;
@@ -151,9 +157,9 @@ export class ToolSelector {
   }
 
   private docFor(tool: Tool): ToolDoc {
-    const json = JSON.stringify(tool);
-    let doc = this.docs.get(json);
-    if (!doc) this.docs.set(json, (doc = toolDoc(tool)));
+    const key = sha256Hex(JSON.stringify(tool));
+    let doc = this.docs.get(key);
+    if (!doc) this.docs.set(key, (doc = toolDoc(tool)));
     return doc;
   }
 
