@@ -47,10 +47,10 @@ describe("errors name the file, key path, expectation and value", () => {
   });
 
   test("auth.key_sha256 must be SHA-256 hex digests (once: accepted, then every request got 401)", () => {
-    const message = failure(() => load('auth:\n  key_sha256: ["nothex"]\n'));
+    const message = configErrorOf(() => load('auth:\n  key_sha256: ["nothex"]\n'));
     expect(message).toContain("auth.key_sha256[0]");
     expect(message).toContain('found "nothex"');
-    expect(failure(() => load(`auth:\n  key_sha256: ["${"a".repeat(63)}"]\n`))).toContain("auth.key_sha256[0]");
+    expect(configErrorOf(() => load(`auth:\n  key_sha256: ["${"a".repeat(63)}"]\n`))).toContain("auth.key_sha256[0]");
     expect(load(`auth:\n  key_sha256: [" ${"AB".repeat(32)} "]\n`).auth.key_sha256).toHaveLength(1);
   });
 
