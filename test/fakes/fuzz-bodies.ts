@@ -3,8 +3,10 @@
  * (fields dropped, types swapped, values replaced at random depths), bodies nested up to 100,000
  * deep, long strings without spaces, tools without names or text, invalid JSON (cut, random bytes,
  * lone surrogates, NaN), non-object bodies. Used by bench/fuzz.ts (10,000 per front) and
- * test/fuzz.test.ts (a few hundred, fast).
+ * test/fuzz.test.ts (a few hundred, fast). Seeded with the project's PRNG, so a failing case can be
+ * replayed from its seed and index.
  */
+import { seededRandom } from "../../src/compression/random-drop.ts";
 
 export type Front = "openai" | "ollama";
 
@@ -26,18 +28,6 @@ export interface FuzzOptions {
   model: string;
 }
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed and index. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Stands for a deeply nested value, put in as text after JSON.stringify (see nestedText). */
 const DEEP = "\u0000deep\u0000";
 const DEEP_JSON = JSON.stringify(DEEP);
@@ -52,7 +42,7 @@ export class FuzzBodies {
     seed: number,
     private readonly options: FuzzOptions,
   ) {
-    this.random = prng(seed);
+    this.random = seededRandom(seed);
   }
 
   private int(n: number): number {
