@@ -1,12 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import type { Tool } from "../src/protocol/openai.ts";
-import { paraphrase } from "../src/selection/lexicon.ts";
+import { BUILTIN_PACKS, compilePacks } from "../src/selection/domain-pack.ts";
 import { editDistance, LexicalIndex } from "../src/selection/lexical.ts";
-import { placesIn, withoutPlaces } from "../src/selection/places.ts";
-import { buildQuery, queryTerms, splitClauses } from "../src/selection/query.ts";
+import { buildQuery as buildGeneralQuery, queryTerms, splitClauses as splitGeneralClauses } from "../src/selection/query.ts";
 import { scoreTools, type ToolSetIndex } from "../src/selection/rank.ts";
 import { relatedTools } from "../src/selection/related.ts";
 import { SLOT_PERCENT, SLOT_PLACE, toolDoc } from "../src/selection/tool-doc.ts";
+
+// These tests speak about a home: they run with the shipped Home Assistant domain pack.
+const HOME = compilePacks(BUILTIN_PACKS.filter((p) => p.name === "home-assistant"));
+const { paraphrase } = HOME;
+const { placesIn, withoutPlaces } = HOME.places;
+const buildQuery = (messages: Parameters<typeof buildGeneralQuery>[0]) => buildGeneralQuery(messages, HOME);
+const splitClauses = (text: string) => splitGeneralClauses(text, HOME);
 
 const tool = (name: string, description: string): Tool => ({ type: "function", function: { name, description, parameters: { type: "object", properties: {} } } });
 
@@ -56,7 +62,7 @@ describe("plain-English lexicon", () => {
       tool("morning_routine", "Open the bedroom blinds, turn on the kitchen lights and start the coffee machine"),
       tool("HassMediaPause", "Pauses a media player"),
     ].map((t) => toolDoc(t));
-    const index: ToolSetIndex = { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)) };
+    const index: ToolSetIndex = { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)), domain: HOME };
     const best = (text: string) => {
       const scores = scoreTools(index, buildQuery([{ role: "user", content: text }]), "lexical");
       return docs[scores.map((s, i) => [s.fused, i] as const).sort((a, b) => b[0] - a[0])[0]![1]]!.name;

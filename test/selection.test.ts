@@ -8,6 +8,7 @@ import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
 import type { Embedder } from "../src/selection/embedder.ts";
 import { fuse, normaliseByMax, normaliseMinMax } from "../src/selection/fusion.ts";
+import { NO_PACKS } from "../src/selection/domain-pack.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
 import { buildQuery, isQuestion, queryTerms, splitClauses } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolSetIndex } from "../src/selection/rank.ts";
@@ -38,7 +39,7 @@ const TOOLS: Tool[] = [
 
 function indexOf(tools: Tool[]): ToolSetIndex {
   const docs = tools.map((t) => toolDoc(t));
-  return { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)) };
+  return { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)), domain: NO_PACKS };
 }
 
 const SETTINGS: SelectionSettings = { mode: "lexical", keep: 2, min_tools: 3, min_score: 0, max_tool_tokens: 0, always: [], never: [], related: false };
@@ -121,7 +122,7 @@ describe("conversation query", () => {
     // the opening words again, on their own
     expect(weight("what is")).toBeLessThan(0.5);
     // the assistant's reply weighs a little less than the user turn it answers
-    expect(weight("Playing jazz")).toBeLessThan(weight("play some jazz"));
+    expect(weight("Playing jazz.")).toBeLessThan(weight("play some jazz"));
     expect(weight("play some jazz")).toBeLessThan(0.5);
   });
 

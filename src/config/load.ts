@@ -9,6 +9,7 @@ import { parseDocument } from "yaml";
 import { applyEnv } from "./env.ts";
 import { interpolate, InterpolationError } from "./interpolate.ts";
 import { ConfigSchema, type Config } from "./schema.ts";
+import { DomainPackError, loadPacks } from "../selection/domain-pack.ts";
 
 export const DEFAULT_CONFIG_PATH = "conf/llm-proxy.yaml";
 
@@ -136,6 +137,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       throw new ConfigError(`${label}: upstreams[${i}].name: expected a unique name, found "${upstream.name}" twice`);
     }
     names.add(upstream.name);
+  }
+  try {
+    loadPacks(config.selection.packs);
+  } catch (err) {
+    if (err instanceof DomainPackError) throw new ConfigError(`${label}: selection.packs: ${err.message}`);
+    throw err;
   }
   return { config, path: source, empty, fileUpstreams };
 }

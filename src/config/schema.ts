@@ -95,6 +95,8 @@ export const SelectionSchema = T.Object(
     query_cache_size: T.Integer({ minimum: 0, default: 1024 }),
     /** Per-model overrides keyed by a glob on the model name; the first match applies, lists add up. */
     models: T.Record(T.String(), SelectionOverrideSchema, { default: {} }),
+    /** Domain packs (conf/selection/*.yaml): "auto" (shipped packs whose detect rule matches the tools), shipped pack names, or YAML paths. */
+    packs: T.Array(T.String({ minLength: 1 }), { default: ["auto"] }),
   },
   { additionalProperties: false, default: {} },
 );

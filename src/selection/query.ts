@@ -15,16 +15,15 @@
  *   English requests open with their action ("light up the living room").
  * - A last message joining requests ("turn off the lights and set a timer") is also split into
  *   clauses, ranked on their own by rank.ts.
- * - When the lexicon (lexicon.ts) says the last message in plainer words ("fire up the coffee
+ * - When a domain pack's paraphrases (domain-pack.ts) say the last message in plainer words ("fire up the coffee
  *   machine" -> "turn on start the coffee machine"), that paraphrase is one more segment
  *   (PARAPHRASE_WEIGHT) and the opening words and clauses are taken from it. Earlier turns are
  *   taken in plainer words only ("is the heating on?" -> "... heating temperature ...").
- * - Places (places.ts) say where, not what: the last message without them is one more segment for
+ * - Places (a domain pack's `places`, places.ts) say where, not what: the last message without them is one more segment for
  *   the embeddings (PLACELESS_WEIGHT), and in the lexical query place words count PLACE_TERM_WEIGHT.
  */
 import type { ChatMessage } from "../protocol/openai.ts";
-import { paraphrase } from "./lexicon.ts";
-import { placesIn, withoutPlaces } from "./places.ts";
+import { NO_PACKS, type DomainKnowledge } from "./domain-pack.ts";
 import { isStopword, terms, words } from "./text.ts";
 import { SLOT_NUMBER, SLOT_PERCENT, SLOT_PLACE, SLOT_QUESTION } from "./tool-doc.ts";
 
@@ -46,6 +45,8 @@ export interface ConversationQuery {
   recentToolCalls: Set<string>;
   /** Tools called anywhere in the history. */
   historyToolCalls: Set<string>;
+  /** The domain packs' knowledge the query was built with (paraphrases, places). */
+  domain: DomainKnowledge;
 }
 
 const MAX_CONTEXT_TURNS = 4;
@@ -94,8 +95,13 @@ export function isFollowUp(text: string): boolean {
   return !QUESTION_OPENING.test(text) && words(text).filter((w) => !isStopword(w)).length <= FOLLOW_UP_WORDS;
 }
 
-/** Builds the query for `messages` (OpenAI chat messages, oldest first). */
-export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery {
+/**
+ * Builds the query for `messages` (OpenAI chat messages, oldest first) with the paraphrases and
+ * places of `domain` (the domain packs that apply; none by default).
+ */
+export function buildQuery(messages: readonly ChatMessage[], domain: DomainKnowledge = NO_PACKS): ConversationQuery {
+  const { paraphrase } = domain;
+  const { withoutPlaces } = domain.places;
   const historyToolCalls = new Set<string>();
   for (const m of messages) for (const name of calledTools(m)) historyToolCalls.add(name);
 
@@ -108,7 +114,7 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
   }
   const segments: QuerySegment[] = [];
   const recentToolCalls = new Set<string>();
-  if (last < 0) return { segments, clauses: [], followUp: false, recentToolCalls, historyToolCalls };
+  if (last < 0) return { segments, clauses: [], followUp: false, recentToolCalls, historyToolCalls, domain };
 
   const current = messageText(messages[last]!);
   const followUp = isFollowUp(current);
@@ -138,16 +144,16 @@ export function buildQuery(messages: readonly ChatMessage[]): ConversationQuery 
     if (text.trim()) segments.push({ text: paraphrase(text), weight: base * DECAY ** (distance - 1) * (m.role === "assistant" ? ASSISTANT_SHARE : 1) });
     if (m.role === "user") distance++;
   }
-  return { segments, clauses: splitClauses(current), followUp, recentToolCalls, historyToolCalls };
+  return { segments, clauses: splitClauses(current, domain), followUp, recentToolCalls, historyToolCalls, domain };
 }
 
 /**
  * "turn off the office lights and set a 25 minute timer" -> both halves, each in plainer words
- * (lexicon.ts) when the lexicon has some; a single request -> [].
+ * (the domain packs' paraphrases) when they have some; a single request -> [].
  */
-export function splitClauses(text: string): QuerySegment[] {
+export function splitClauses(text: string, domain: DomainKnowledge = NO_PACKS): QuerySegment[] {
   const parts = text.split(CLAUSE_SPLIT).filter((p) => words(p).filter((w) => !isStopword(w)).length >= CLAUSE_WORDS);
-  return parts.length >= 2 ? parts.map((p) => ({ text: paraphrase(p), weight: 1 })) : [];
+  return parts.length >= 2 ? parts.map((p) => ({ text: domain.paraphrase(p), weight: 1 })) : [];
 }
 
 const QUESTION_OPENING = /^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|has|have|had|will(?!\s+(you|u)\b)|can(?!\s+(you|u)\b)|could(?!\s+(you|u)\b))\b/i;
@@ -168,6 +174,7 @@ export function isQuestion(text: string): boolean {
  * SLOT_QUESTION when it is a question.
  */
 export function queryTerms(query: ConversationQuery): Map<string, number> {
+  const { placesIn, withoutPlaces } = query.domain.places;
   const out = new Map<string, number>();
   for (const { text, weight, embedOnly } of query.segments) {
     if (embedOnly) continue;

@@ -15,6 +15,7 @@
  */
 import type { ToolChoice } from "../protocol/openai.ts";
 import { fuse, normaliseByMax, normaliseMinMax } from "./fusion.ts";
+import type { DomainKnowledge } from "./domain-pack.ts";
 import type { LexicalIndex } from "./lexical.ts";
 import { queryTerms, type ConversationQuery } from "./query.ts";
 import type { Related } from "./related.ts";
@@ -41,6 +42,8 @@ export interface ToolSetIndex {
   lexical: LexicalIndex;
   /** Per tool, its related tools. */
   related: Related[];
+  /** The domain packs that apply to this tool list (domain-pack.ts). */
+  domain: DomainKnowledge;
 }
 
 export interface ToolScore {

@@ -38,9 +38,13 @@ for (const [a, b] of ANTONYMS) {
   opposite.get(b)!.add(a);
 }
 
-/** True when `a` and `b` are opposites: a listed antonym pair or a negating prefix ("pause"/"unpause"). */
-export function areOpposites(a: string, b: string): boolean {
+/**
+ * True when `a` and `b` are opposites: a listed antonym pair, one of `extra` (a domain pack's
+ * `opposites`, either order) or a negating prefix ("pause"/"unpause").
+ */
+export function areOpposites(a: string, b: string, extra: readonly (readonly [string, string])[] = []): boolean {
   if (opposite.get(a)?.has(b)) return true;
+  if (extra.some(([x, y]) => (x === a && y === b) || (x === b && y === a))) return true;
   for (const [x, y] of [[a, b], [b, a]] as const) {
     for (const prefix of ["un", "dis", "de", "non"]) if (y === prefix + x && x.length >= 3) return true;
     if (x.startsWith("in") && y === `de${x.slice(2)}` && x.length >= 5) return true;
@@ -48,7 +52,7 @@ export function areOpposites(a: string, b: string): boolean {
   return false;
 }
 
-function oppositeNames(a: string[], b: string[]): boolean {
+function oppositeNames(a: string[], b: string[], extra: readonly (readonly [string, string])[]): boolean {
   if (a.length !== b.length) return false;
   let differing = -1;
   for (let i = 0; i < a.length; i++) {
@@ -56,7 +60,7 @@ function oppositeNames(a: string[], b: string[]): boolean {
     if (differing >= 0) return false;
     differing = i;
   }
-  return differing >= 0 && areOpposites(a[differing]!, b[differing]!);
+  return differing >= 0 && areOpposites(a[differing]!, b[differing]!, extra);
 }
 
 /** Indices (into the request's tools) of one tool's related tools. */
@@ -68,6 +72,8 @@ export interface Related {
 export interface RelatedOptions {
   /** Largest family that travels together (default 8). */
   maxFamily?: number;
+  /** Further opposite word pairs (a domain pack's `opposites`), lower-case name words. */
+  opposites?: readonly (readonly [string, string])[];
 }
 
 /**
@@ -76,6 +82,7 @@ export interface RelatedOptions {
  */
 export function relatedTools(names: readonly string[], options: RelatedOptions = {}): Related[] {
   const maxFamily = options.maxFamily ?? 8;
+  const extra = options.opposites ?? [];
   const tokens = names.map((n) => splitIdentifier(n));
   const stems = tokens.map((t) => t.map(stem));
   // A word in more than a quarter of the names (at least 3) is a namespace, not a subject.
@@ -93,7 +100,7 @@ export function relatedTools(names: readonly string[], options: RelatedOptions =
 
   return names.map((_, i) => {
     const opposites: number[] = [];
-    for (let j = 0; j < names.length; j++) if (j !== i && oppositeNames(tokens[i]!, tokens[j]!)) opposites.push(j);
+    for (let j = 0; j < names.length; j++) if (j !== i && oppositeNames(tokens[i]!, tokens[j]!, extra)) opposites.push(j);
     const family: number[] = [];
     for (const w of subjects[i]!) {
       const members = families.get(w)!;

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { SelectionConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest, Tool } from "../protocol/openai.ts";
 import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
+import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
 import { LexicalIndex } from "./lexical.ts";
 import { buildQuery } from "./query.ts";
@@ -68,19 +69,27 @@ export class ToolSelector {
   private queries: Lru<string, Float32Array>;
   private warned = false;
   private readonly dataDir: string;
+  private packs: { auto: boolean; packs: DomainPack[] };
 
-  /** @throws when the data directory cannot hold the embedding store */
+  /** @throws when the data directory cannot hold the embedding store; DomainPackError for an unusable `packs` entry */
   constructor(options: ToolSelectorOptions) {
     this.dataDir = options.dataDir;
     this.config = options.config;
+    this.packs = loadPacks(options.config.packs);
     this.store = new EmbeddingStore(options.dataDir);
     this.queries = new Lru(Math.max(1, options.config.query_cache_size));
     this.embedder = options.embedder;
   }
 
-  /** Applies a reloaded `selection` section; a new model (or models_dir, dtype) restarts the Worker. */
+  /**
+   * Applies a reloaded `selection` section; a new model (or models_dir, dtype) restarts the Worker.
+   * @throws DomainPackError for an unusable `packs` entry (the old settings stay)
+   */
   configure(config: SelectionConfig): void {
     const old = this.config;
+    const packs = loadPacks(config.packs);
+    if (JSON.stringify(config.packs) !== JSON.stringify(old.packs)) this.indexes.clear();
+    this.packs = packs;
     this.config = config;
     if (config.query_cache_size !== old.query_cache_size) this.queries = new Lru(Math.max(1, config.query_cache_size));
     const modelChanged = config.embedding_model !== old.embedding_model || config.models_dir !== old.models_dir || config.dtype !== old.dtype;
@@ -117,7 +126,7 @@ export class ToolSelector {
     if (!Array.isArray(tools) || tools.length === 0) return undefined;
     const entry = this.indexFor(tools);
     const { index } = entry;
-    const query = buildQuery(Array.isArray(request.messages) ? request.messages : []);
+    const query = buildQuery(Array.isArray(request.messages) ? request.messages : [], index.domain);
     const tokensP = toolTokens(tools, index.docs.map((d) => d.hash));
 
     let mode: string = settings.mode;
@@ -168,7 +177,9 @@ export class ToolSelector {
     const key = docs.map((d) => d.hash).join(",");
     let entry = this.indexes.get(key);
     if (!entry) {
-      entry = { index: { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)) } };
+      const names = docs.map((d) => d.name);
+      const domain = packsFor(this.packs, names);
+      entry = { index: { docs, lexical: new LexicalIndex(docs), related: relatedTools(names, { opposites: domain.opposites }), domain } };
       this.indexes.set(key, entry);
     }
     return entry;
