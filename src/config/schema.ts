@@ -60,6 +60,9 @@ export const SelectionOverrideSchema = T.Object(
     never: T.Optional(T.Array(T.String())),
     related: T.Optional(T.Boolean()),
     deadline_ms: T.Optional(T.Integer({ minimum: 0 })),
+    keep_within: T.Optional(T.Number({ minimum: 0, maximum: 1 })),
+    small_talk_keep: T.Optional(T.Integer({ minimum: 0 })),
+    fail_open: T.Optional(T.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -95,6 +98,14 @@ export const SelectionSchema = T.Object(
     query_cache_size: T.Integer({ minimum: 0, default: 1024 }),
     /** Per-model overrides keyed by a glob on the model name; the first match applies, lists add up. */
     models: T.Record(T.String(), SelectionOverrideSchema, { default: {} }),
+    /** Also keep every ranked tool whose fused score is at least this share of the best one (0 = exactly `keep`). */
+    keep_within: T.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+    /** Ranked tools kept for small talk ("thanks!", "tell me a joke"). */
+    small_talk_keep: T.Integer({ minimum: 0, default: 2 }),
+    /** Keep every tool when the request is in a language the tools are not written in (and the model is not multilingual) or shares no word with any tool. */
+    fail_open: T.Boolean({ default: true }),
+    /** Whether the embedding model understands many languages; unset = guessed from its name (multilingual, m3, e5, LaBSE, ...). */
+    embedding_multilingual: T.Optional(T.Boolean()),
     /** Domain packs (conf/selection/*.yaml): "auto" (shipped packs whose detect rule matches the tools), shipped pack names, or YAML paths. */
     packs: T.Array(T.String({ minLength: 1 }), { default: ["auto"] }),
   },

@@ -34,6 +34,20 @@ export interface SelectionSettings {
   never: string[];
   /** Keep related tools (opposites, families) together. */
   related: boolean;
+  /** Also keep every ranked tool scoring at least this share of the best one (0 = exactly `keep`). */
+  keep_within: number;
+  /** Ranked tools kept for small talk (a message nearer to small talk than to any tool). */
+  small_talk_keep: number;
+  /** Keep every tool when the ranking cannot be trusted: a language the tools are not written in, or no word in common with any tool. */
+  fail_open: boolean;
+}
+
+/** What the selector learnt about the request besides the scores (selector.ts). */
+export interface RankingSignals {
+  /** The request is in this language (ISO 639-1), not the tools' one, and no multilingual model ranks it. */
+  foreignLanguage?: string;
+  /** The request is nearer to small talk than to any tool (calibration.ts). */
+  smallTalk?: boolean;
 }
 
 /** Everything about one request's tool list that does not depend on the conversation. */
@@ -44,9 +58,12 @@ export interface ToolSetIndex {
   related: Related[];
   /** The domain packs that apply to this tool list (domain-pack.ts). */
   domain: DomainKnowledge;
+  /** Per tool, its typical BM25F score over the probes (calibration.ts); absent = no correction. */
+  typicalLexical?: Float64Array;
 }
 
 export interface ToolScore {
+  /** Raw BM25F score (0 = no word in common). */
   lexical: number;
   /** null when the semantic ranking was not used. */
   semantic: number | null;
@@ -65,6 +82,17 @@ export interface ToolDecision extends ToolScore {
 const STICKY_BONUS = 1;
 /** Share of the lexical score given to name coverage (LexicalIndex.nameCoverage); the rest is BM25F. */
 const NAME_WEIGHT = 0.4;
+/**
+ * Share of a tool's typical BM25F score (calibration.ts) taken off its score: 1 = the whole typical
+ * score, as CSLS does (on dev: general +1.8 points at keep 5, Home Assistant -0.1; 2 and 4 no better).
+ */
+const LEX_HUB_WEIGHT = 1;
+/**
+ * Added to the fused score (0..1) of the tools of the same server or family as a tool the assistant
+ * just called: under a third of the range, so a tool the request's words point to still wins
+ * (general dev multi-turn: 0.15 changed nothing, 0.3 gave +9 points; Home Assistant unchanged).
+ */
+const SERVER_BONUS = 0.3;
 /** Ranked tools (best first) whose families travel with them. */
 const FAMILY_RANKS = 1;
 
@@ -73,7 +101,13 @@ const FAMILY_RANKS = 1;
  * higher, plus the sticky bonus. `queryVectors` (one per query segment, then one per clause, in
  * order) enable the semantic ranking; without them `hybrid` and `semantic` fall back to lexical.
  */
-export function scoreTools(index: ToolSetIndex, query: ConversationQuery, mode: SelectionMode, toolViews?: readonly (readonly Float32Array[])[], queryVectors?: readonly Float32Array[]): ToolScore[] {
+export function scoreTools(
+  index: ToolSetIndex,
+  query: ConversationQuery,
+  mode: SelectionMode,
+  toolViews?: readonly (readonly Float32Array[])[],
+  queryVectors?: readonly Float32Array[],
+): ToolScore[] {
   const n = query.segments.length;
   const whole = fusedScores(index, query, mode, toolViews, queryVectors?.slice(0, n));
   const fused = whole.fused;
@@ -82,18 +116,34 @@ export function scoreTools(index: ToolSetIndex, query: ConversationQuery, mode: 
     const part = fusedScores(index, { ...query, segments: [clause], clauses: [] }, mode, toolViews, queryVectors && [queryVectors[n + c]!]);
     part.fused.forEach((f, i) => (fused[i] = Math.max(fused[i]!, f)));
   });
+  // After a tool call, the next step is often another tool of its server or family: a nudge, which the request's own words outrank.
+  const near = new Set<number>();
+  index.docs.forEach((doc, i) => {
+    if (!query.recentToolCalls.has(doc.name)) return;
+    const { server, family } = index.related[i]!;
+    for (const j of [...server, ...family]) near.add(j);
+  });
   return index.docs.map((doc, i) => ({
     lexical: whole.lexicalRaw[i]!,
     semantic: whole.semanticRaw ? whole.semanticRaw[i]! : null,
-    fused: fused[i]! + (query.followUp && query.recentToolCalls.has(doc.name) ? STICKY_BONUS : 0),
+    fused: fused[i]! + (query.followUp && query.recentToolCalls.has(doc.name) ? STICKY_BONUS : 0) + (near.has(i) ? SERVER_BONUS : 0),
   }));
 }
 
-function fusedScores(index: ToolSetIndex, query: ConversationQuery, mode: SelectionMode, toolViews?: readonly (readonly Float32Array[])[], queryVectors?: readonly (Float32Array | undefined)[]) {
+function fusedScores(
+  index: ToolSetIndex,
+  query: ConversationQuery,
+  mode: SelectionMode,
+  toolViews?: readonly (readonly Float32Array[])[],
+  queryVectors?: readonly (Float32Array | undefined)[],
+) {
   const terms = index.lexical.withCorrections(queryTerms(query));
   const lexicalRaw = index.lexical.score(terms);
   const coverage = index.lexical.nameCoverage(terms);
-  const lexical = normaliseByMax(lexicalRaw).map((s, i) => (1 - NAME_WEIGHT) * s + NAME_WEIGHT * coverage[i]!);
+  const typicalLexical = index.typicalLexical;
+  // As for the embeddings: a tool whose description matches every request's common words wins nothing by that.
+  const lexicalCalibrated = typicalLexical ? lexicalRaw.map((s, i) => Math.max(0, s - LEX_HUB_WEIGHT * typicalLexical[i]!)) : lexicalRaw;
+  const lexical = normaliseByMax(lexicalCalibrated).map((s, i) => (1 - NAME_WEIGHT) * s + NAME_WEIGHT * coverage[i]!);
   const useSemantic = mode !== "lexical" && toolViews !== undefined && queryVectors !== undefined && queryVectors.length === query.segments.length && queryVectors.every(Boolean);
   const semanticRaw = useSemantic ? semanticScores(toolViews, query.segments.map((s, i) => ({ vector: queryVectors[i]!, weight: s.weight }))) : undefined;
   const semantic = semanticRaw ? normaliseMinMax(semanticRaw) : undefined;
@@ -124,10 +174,24 @@ export interface DecideInput {
   toolChoice?: ToolChoice;
   /** Per tool, its tokens; needed only when `settings.max_tool_tokens` > 0. */
   tokens?: readonly number[];
+  signals?: RankingSignals;
+}
+
+/**
+ * Why the ranking cannot be trusted, if it cannot: the request is in another language than the
+ * tools (and no multilingual model ranked it), or it has no word in common with any tool and is
+ * not small talk (the embeddings alone, on a request that shares nothing with the tools, are too
+ * weak to drop tools on).
+ */
+function weakRanking(scores: readonly ToolScore[], query: ConversationQuery, signals: RankingSignals): string | undefined {
+  if (signals.foreignLanguage) return `request in ${signals.foreignLanguage}`;
+  if (signals.smallTalk || query.segments.length === 0) return undefined;
+  if (scores.every((s) => s.lexical <= 0)) return "no word in common with any tool";
+  return undefined;
 }
 
 /** Applies the decision order above. @returns one decision per tool, in the request's order */
-export function decide({ index, scores, query, settings, toolChoice, tokens }: DecideInput): ToolDecision[] {
+export function decide({ index, scores, query, settings, toolChoice, tokens, signals = {} }: DecideInput): ToolDecision[] {
   const { docs } = index;
   const order = docs.map((_, i) => i).sort((a, b) => scores[b]!.fused - scores[a]!.fused || a - b);
   const rankOf = new Array<number>(docs.length);
@@ -136,6 +200,7 @@ export function decide({ index, scores, query, settings, toolChoice, tokens }: D
   const keepAll = (reason: string) => decisions.map((d) => ({ ...d, kept: true, reason }));
   if (settings.mode === "off") return keepAll("mode off");
   if (docs.length <= settings.min_tools) return keepAll(`at most min_tools (${settings.min_tools}) tools`);
+  const failOpen = settings.fail_open ? weakRanking(scores, query, signals) : undefined;
 
   const chosen = toolChoiceName(toolChoice);
   const forced: number[] = [];
@@ -160,9 +225,17 @@ export function decide({ index, scores, query, settings, toolChoice, tokens }: D
     used += cost;
     Object.assign(d, { kept: true, reason });
   };
+  if (failOpen) {
+    for (const i of order) take(i, `fail open: ${failOpen}`);
+    return decisions;
+  }
+  const smallTalk = signals.smallTalk === true;
+  const keep = smallTalk ? Math.min(settings.keep, settings.small_talk_keep) : settings.keep;
+  // A sure ranking (a clear winner) keeps `keep`; a flat one keeps every tool near the best, up to all.
+  const within = smallTalk ? Infinity : settings.keep_within * Math.max(0, scores[order[0]!]?.fused ?? 0);
   let ranked = 0;
   for (const i of order) {
-    if (ranked >= settings.keep) break;
+    if (ranked >= keep && !(settings.keep_within > 0 && scores[i]!.fused >= within)) break;
     const d = decisions[i]!;
     if (d.reason === "never") continue;
     if (!d.kept) {
@@ -178,7 +251,7 @@ export function decide({ index, scores, query, settings, toolChoice, tokens }: D
       const { opposites, family } = index.related[i]!;
       for (const j of opposites) take(j, `opposite of ${d.name}`);
       // Only the best-ranked tool brings its whole family: its siblings are the likeliest near misses.
-      if (ranked <= FAMILY_RANKS) for (const j of family) take(j, `family of ${d.name}`);
+      if (ranked <= FAMILY_RANKS && !smallTalk) for (const j of family) take(j, `family of ${d.name}`);
     }
   }
   return decisions;

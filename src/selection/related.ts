@@ -67,6 +67,12 @@ function oppositeNames(a: string[], b: string[], extra: readonly (readonly [stri
 export interface Related {
   opposites: number[];
   family: number[];
+  /**
+   * Tools of the same server: those sharing the shortest leading run of name words that at least
+   * two and at most half of the tools share ("mcp_git_log" and "mcp_git_status", when "mcp" is
+   * everyone's); [] when there is none.
+   */
+  server: number[];
 }
 
 export interface RelatedOptions {
@@ -98,7 +104,15 @@ export function relatedTools(names: readonly string[], options: RelatedOptions =
     }
   });
 
+  // Leading word runs: "mcp", "mcp git", "mcp git log"; the shortest one shared by 2..n/2 tools names the server.
+  const prefixCount = new Map<string, number>();
+  const prefixes = tokens.map((t) => t.map((_, k) => t.slice(0, k + 1).join(" ")));
+  for (const list of prefixes) for (const p of list) prefixCount.set(p, (prefixCount.get(p) ?? 0) + 1);
+  const serverOf = prefixes.map((list) => list.find((p) => prefixCount.get(p)! >= 2 && prefixCount.get(p)! <= names.length / 2));
+
   return names.map((_, i) => {
+    const server: number[] = [];
+    if (serverOf[i] !== undefined) for (let j = 0; j < names.length; j++) if (j !== i && serverOf[j] === serverOf[i]) server.push(j);
     const opposites: number[] = [];
     for (let j = 0; j < names.length; j++) if (j !== i && oppositeNames(tokens[i]!, tokens[j]!, extra)) opposites.push(j);
     const family: number[] = [];
@@ -107,6 +121,6 @@ export function relatedTools(names: readonly string[], options: RelatedOptions =
       if (members.length < 2 || members.length > maxFamily) continue;
       for (const j of members) if (j !== i && !opposites.includes(j) && !family.includes(j)) family.push(j);
     }
-    return { opposites, family };
+    return { opposites, family, server };
   });
 }

@@ -12,11 +12,13 @@ import { join } from "node:path";
 import type { SelectionConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest, Tool } from "../protocol/openai.ts";
 import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
+import { CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
 import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
+import { foreignLanguage, loadDetector, toolLanguage, type ToolLanguage } from "./language.ts";
 import { LexicalIndex } from "./lexical.ts";
 import { buildQuery } from "./query.ts";
-import { decide, scoreTools, type ToolDecision, type ToolSetIndex } from "./rank.ts";
+import { decide, scoreTools, type RankingSignals, type SelectionMode, type ToolDecision, type ToolSetIndex } from "./rank.ts";
 import { relatedTools } from "./related.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { toolTokens } from "./tokens.ts";
@@ -47,6 +49,8 @@ interface IndexEntry {
   index: ToolSetIndex;
   /** Per tool, its view embeddings, once known. */
   views?: Float32Array[][];
+  /** The tools' language and vocabulary (language.ts). */
+  language: ToolLanguage;
   /** In-flight embedding of the tools' views. */
   pending?: Promise<Float32Array[][] | undefined>;
 }
@@ -56,6 +60,8 @@ const DEADLINE = Symbol("deadline");
 const DOCS_BYTES = 32 << 20;
 /** Memory for tools' view embeddings: 4,096 tools x ~4 views x 384-512 floats is 24-32 MiB. */
 const VIEWS_BYTES = 64 << 20;
+/** Names of multilingual embedding models: paraphrase-multilingual-*, multilingual-e5-*, bge-m3, LaBSE, distiluse-*-multilingual, XLM-R based. */
+const MULTILINGUAL_MODEL = /multilingual|bge-m3|labse|xlm|distiluse/i;
 
 export class ToolSelector {
   private config: SelectionConfig;
@@ -68,6 +74,10 @@ export class ToolSelector {
   private readonly toolViews = new Lru<string, Float32Array[]>(4096, viewBytes, VIEWS_BYTES);
   private queries: Lru<string, Float32Array>;
   private warned = false;
+  private probes: { embedder: Embedder; vectors: Promise<Float32Array[] | undefined> } | undefined;
+  /** Small-talk probe embeddings of the current embedder, once known. */
+  private chat: Float32Array[] | undefined;
+  private detectorTried = false;
   private readonly dataDir: string;
   private packs: { auto: boolean; packs: DomainPack[] };
 
@@ -100,6 +110,7 @@ export class ToolSelector {
   useEmbedder(embedder: Embedder | undefined): void {
     this.embedder?.close();
     this.embedder = embedder;
+    this.chat = undefined;
     this.warned = false;
     // Indexes hold the old model's embeddings; they are rebuilt cheaply.
     this.indexes.clear();
@@ -124,6 +135,10 @@ export class ToolSelector {
     const started = performance.now();
     const tools = request.tools;
     if (!Array.isArray(tools) || tools.length === 0) return undefined;
+    if (!this.detectorTried) {
+      this.detectorTried = true;
+      await loadDetector();
+    }
     const entry = this.indexFor(tools);
     const { index } = entry;
     const query = buildQuery(Array.isArray(request.messages) ? request.messages : [], index.domain);
@@ -140,9 +155,16 @@ export class ToolSelector {
       else [toolViews, queryVectors] = semantic;
     }
     const effective = mode === settings.mode ? settings.mode : "lexical";
-    const scores = scoreTools(index, query, skipped ? "lexical" : effective, toolViews, queryVectors);
+    let ranking: SelectionMode = skipped ? "lexical" : effective;
+    const signals: RankingSignals = {};
+    const current = query.segments[0]?.text ?? "";
+    const foreign = skipped ? undefined : foreignLanguage(current, entry.language);
+    if (foreign && toolViews && this.multilingual()) ranking = "semantic";
+    else if (foreign) signals.foreignLanguage = foreign;
+    if (toolViews && queryVectors?.[0] && this.chat) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat, toolViews);
+    const scores = scoreTools(index, query, ranking, toolViews, queryVectors);
     const tokens = await tokensP;
-    const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : effective }, toolChoice: request.tool_choice, tokens });
+    const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
     const kept = tools.filter((_, i) => decisions[i]!.kept);
     const sum = (keptOnly: boolean) => tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
     return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true) };
@@ -179,7 +201,9 @@ export class ToolSelector {
     if (!entry) {
       const names = docs.map((d) => d.name);
       const domain = packsFor(this.packs, names);
-      entry = { index: { docs, lexical: new LexicalIndex(docs), related: relatedTools(names, { opposites: domain.opposites }), domain } };
+      const lexical = new LexicalIndex(docs);
+      const texts = docs.flatMap((d) => [d.fields.name, d.fields.description, d.fields.paramDescriptions]);
+      entry = { index: { docs, lexical, related: relatedTools(names, { opposites: domain.opposites }), domain, typicalLexical: typicalLexical(lexical) }, language: toolLanguage(texts) };
       this.indexes.set(key, entry);
     }
     return entry;
@@ -250,6 +274,7 @@ export class ToolSelector {
         });
         this.store.putMany(fresh);
       }
+      this.chat = await this.chatVectors(embedder);
       if (this.embedder !== embedder) return undefined;
       entry.views = views as Float32Array[][];
       return entry.views;
@@ -257,6 +282,26 @@ export class ToolSelector {
       entry.pending = undefined;
       return undefined;
     }
+  }
+
+  /** The small-talk probes' embeddings (calibration.ts), embedded once per embedder; undefined when that failed. */
+  private chatVectors(embedder: Embedder): Promise<Float32Array[] | undefined> {
+    if (this.probes?.embedder !== embedder) {
+      const vectors = embedder.embed([...CHAT_PROBES]).then(
+        (v) => v.map((x) => Float32Array.from(x)),
+        () => {
+          this.probes = undefined;
+          return undefined;
+        },
+      );
+      this.probes = { embedder, vectors };
+    }
+    return this.probes.vectors;
+  }
+
+  /** True when the configured embedding model understands many languages (config, else guessed from its name). */
+  private multilingual(): boolean {
+    return this.config.embedding_multilingual ?? MULTILINGUAL_MODEL.test(this.config.embedding_model);
   }
 
   /** Query segment embeddings through the LRU; undefined when the embedder failed. */

@@ -21,6 +21,9 @@ export function resolveSettings(config: SelectionConfig, modelNames: readonly (s
     always: config.always,
     never: config.never,
     related: config.related,
+    keep_within: config.keep_within,
+    small_talk_keep: config.small_talk_keep,
+    fail_open: config.fail_open,
     deadline_ms: config.deadline_ms,
   };
   const names = modelNames.filter((n): n is string => typeof n === "string" && n.length > 0);
