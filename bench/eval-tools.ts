@@ -10,8 +10,12 @@
  * minified JSON. Latency: per request, tool embeddings cached, query-embedding cache emptied before
  * each pass (so every query is embedded), default 50 ms deadline.
  *
- * Usage: bun run eval:tools [FILE | --data FILE] [--tools FILE]... [--modes hybrid,lexical,semantic]
- *        [--k 3,5,8] [--model ID] [--models-dir DIR] [--misses]
+ * Usage: bun run eval:tools [FILE | --data FILE | --set NAME] [--tools FILE]... [--modes hybrid,lexical,semantic]
+ *        [--k 3,5,8] [--model ID] [--models-dir DIR] [--config JSON] [--misses]
+ * `--set` names a query set with its tool list: ha (the default), general
+ * (../shared/datasets/tool-selection-general/), heldout, blind, multilingual-ha, multilingual-general
+ * (bench/data/). `--config` merges a JSON object into the `selection` section (e.g.
+ * '{"keep_within":0}' or '{"packs":[]}'), for curves and ablations.
  * `--misses` also prints, per mode and k, recall per `category` (records that have one) and every
  * missed query with the best-ranked tools.
  */
@@ -37,9 +41,23 @@ const { values, positionals } = parseArgs({
     model: { type: "string", default: "universal-sentence-encoder-lite-en" },
     "models-dir": { type: "string", default: join(shared, "models") },
     misses: { type: "boolean", default: false },
+    set: { type: "string" },
+    config: { type: "string", default: "{}" },
   },
 });
-const dataFile = positionals[0] ?? values.data!;
+const haTools = [join(shared, "datasets/tool-selection/tools/ha-assist.json"), join(shared, "datasets/tool-selection/tools/extra-mcp.json")];
+const generalTools = [join(shared, "datasets/tool-selection-general/tools.json")];
+const SETS: { [name: string]: { data: string; tools: string[] } } = {
+  ha: { data: join(shared, "datasets/tool-selection/dev.jsonl"), tools: haTools },
+  general: { data: join(shared, "datasets/tool-selection-general/dev.jsonl"), tools: generalTools },
+  heldout: { data: join(import.meta.dir, "data/heldout.jsonl"), tools: haTools },
+  blind: { data: join(import.meta.dir, "data/heldout-blind.jsonl"), tools: haTools },
+  "multilingual-ha": { data: join(import.meta.dir, "data/multilingual-ha.jsonl"), tools: haTools },
+  "multilingual-general": { data: join(import.meta.dir, "data/multilingual-general.jsonl"), tools: generalTools },
+};
+if (values.set && !SETS[values.set]) throw new Error(`--set: unknown set ${values.set} (${Object.keys(SETS).join(", ")})`);
+const preset = values.set ? SETS[values.set] : undefined;
+const dataFile = positionals[0] ?? preset?.data ?? values.data!;
 
 interface Record {
   id: string;
@@ -50,14 +68,14 @@ interface Record {
   category?: string;
 }
 
-const toolFiles = values.tools ?? [join(shared, "datasets/tool-selection/tools/ha-assist.json"), join(shared, "datasets/tool-selection/tools/extra-mcp.json")];
+const toolFiles = values.tools ?? preset?.tools ?? haTools;
 const tools: Tool[] = toolFiles.flatMap((f) => JSON.parse(readFileSync(f, "utf8")) as Tool[]);
 const records: Record[] = readFileSync(dataFile, "utf8")
   .split("\n")
   .filter((l) => l.trim())
   .map((l) => JSON.parse(l));
 const dataDir = mkdtempSync(join(tmpdir(), "llm-proxy-eval-"));
-const config = Value.Default(SelectionSchema, { embedding_model: values.model, models_dir: values["models-dir"] }) as SelectionConfig;
+const config = Value.Default(SelectionSchema, { embedding_model: values.model, models_dir: values["models-dir"], ...JSON.parse(values.config!) }) as SelectionConfig;
 const selector = new ToolSelector({ dataDir, config });
 
 const pct = (xs: number[], p: number) => {

@@ -63,6 +63,7 @@ export const SelectionOverrideSchema = T.Object(
     keep_within: T.Optional(T.Number({ minimum: 0, maximum: 1 })),
     small_talk_keep: T.Optional(T.Integer({ minimum: 0 })),
     fail_open: T.Optional(T.Boolean()),
+    server_bonus: T.Optional(T.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -104,6 +105,10 @@ export const SelectionSchema = T.Object(
     small_talk_keep: T.Integer({ minimum: 0, default: 2 }),
     /** Keep every tool when the request is in a language the tools are not written in (and the model is not multilingual) or shares no word with any tool. */
     fail_open: T.Boolean({ default: true }),
+    /** Added to the fused score of the tools of the same server or family as the tool just called. */
+    server_bonus: T.Number({ minimum: 0, default: 0.3 }),
+    /** Correct each tool's lexical score by its typical score over generic probe requests (hubs). */
+    calibrate: T.Boolean({ default: true }),
     /** Whether the embedding model understands many languages; unset = guessed from its name (multilingual, m3, e5, LaBSE, ...). */
     embedding_multilingual: T.Optional(T.Boolean()),
     /** Domain packs (conf/selection/*.yaml): "auto" (shipped packs whose detect rule matches the tools), shipped pack names, or YAML paths. */

@@ -40,6 +40,12 @@ export interface SelectionSettings {
   small_talk_keep: number;
   /** Keep every tool when the ranking cannot be trusted: a language the tools are not written in, or no word in common with any tool. */
   fail_open: boolean;
+  /**
+   * Added to the fused score (0..1) of the tools of the same server or family as a tool the
+   * assistant just called. Default 0.3, under a third of the range, so a tool the request's words
+   * point to still wins (general dev multi-turn: 0.15 changed nothing, 0.3 gave +9 points).
+   */
+  server_bonus: number;
 }
 
 /** What the selector learnt about the request besides the scores (selector.ts). */
@@ -87,18 +93,13 @@ const NAME_WEIGHT = 0.4;
  * score, as CSLS does (on dev: general +1.8 points at keep 5, Home Assistant -0.1; 2 and 4 no better).
  */
 const LEX_HUB_WEIGHT = 1;
-/**
- * Added to the fused score (0..1) of the tools of the same server or family as a tool the assistant
- * just called: under a third of the range, so a tool the request's words point to still wins
- * (general dev multi-turn: 0.15 changed nothing, 0.3 gave +9 points; Home Assistant unchanged).
- */
-const SERVER_BONUS = 0.3;
 /** Ranked tools (best first) whose families travel with them. */
 const FAMILY_RANKS = 1;
 
 /**
  * Scores every tool: the fused score of the whole query, or of one of its clauses where that is
- * higher, plus the sticky bonus. `queryVectors` (one per query segment, then one per clause, in
+ * higher, plus the sticky bonus and `serverBonus` for tools of the server or family of a tool
+ * the assistant just called. `queryVectors` (one per query segment, then one per clause, in
  * order) enable the semantic ranking; without them `hybrid` and `semantic` fall back to lexical.
  */
 export function scoreTools(
@@ -107,6 +108,7 @@ export function scoreTools(
   mode: SelectionMode,
   toolViews?: readonly (readonly Float32Array[])[],
   queryVectors?: readonly Float32Array[],
+  serverBonus = 0,
 ): ToolScore[] {
   const n = query.segments.length;
   const whole = fusedScores(index, query, mode, toolViews, queryVectors?.slice(0, n));
@@ -126,7 +128,7 @@ export function scoreTools(
   return index.docs.map((doc, i) => ({
     lexical: whole.lexicalRaw[i]!,
     semantic: whole.semanticRaw ? whole.semanticRaw[i]! : null,
-    fused: fused[i]! + (query.followUp && query.recentToolCalls.has(doc.name) ? STICKY_BONUS : 0) + (near.has(i) ? SERVER_BONUS : 0),
+    fused: fused[i]! + (query.followUp && query.recentToolCalls.has(doc.name) ? STICKY_BONUS : 0) + (near.has(i) ? serverBonus : 0),
   }));
 }
 

@@ -98,7 +98,7 @@ export class ToolSelector {
   configure(config: SelectionConfig): void {
     const old = this.config;
     const packs = loadPacks(config.packs);
-    if (JSON.stringify(config.packs) !== JSON.stringify(old.packs)) this.indexes.clear();
+    if (JSON.stringify(config.packs) !== JSON.stringify(old.packs) || config.calibrate !== old.calibrate) this.indexes.clear();
     this.packs = packs;
     this.config = config;
     if (config.query_cache_size !== old.query_cache_size) this.queries = new Lru(Math.max(1, config.query_cache_size));
@@ -162,7 +162,7 @@ export class ToolSelector {
     if (foreign && toolViews && this.multilingual()) ranking = "semantic";
     else if (foreign) signals.foreignLanguage = foreign;
     if (toolViews && queryVectors?.[0] && this.chat) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat, toolViews);
-    const scores = scoreTools(index, query, ranking, toolViews, queryVectors);
+    const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
     const tokens = await tokensP;
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
     const kept = tools.filter((_, i) => decisions[i]!.kept);
@@ -203,7 +203,7 @@ export class ToolSelector {
       const domain = packsFor(this.packs, names);
       const lexical = new LexicalIndex(docs);
       const texts = docs.flatMap((d) => [d.fields.name, d.fields.description, d.fields.paramDescriptions]);
-      entry = { index: { docs, lexical, related: relatedTools(names, { opposites: domain.opposites }), domain, typicalLexical: typicalLexical(lexical) }, language: toolLanguage(texts) };
+      entry = { index: { docs, lexical, related: relatedTools(names, { opposites: domain.opposites }), domain, typicalLexical: this.config.calibrate ? typicalLexical(lexical) : undefined }, language: toolLanguage(texts) };
       this.indexes.set(key, entry);
     }
     return entry;

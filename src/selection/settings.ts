@@ -24,6 +24,7 @@ export function resolveSettings(config: SelectionConfig, modelNames: readonly (s
     keep_within: config.keep_within,
     small_talk_keep: config.small_talk_keep,
     fail_open: config.fail_open,
+    server_bonus: config.server_bonus,
     deadline_ms: config.deadline_ms,
   };
   const names = modelNames.filter((n): n is string => typeof n === "string" && n.length > 0);
