@@ -25,7 +25,7 @@
 import type { ChatMessage } from "../protocol/openai.ts";
 import { NO_PACKS, type DomainKnowledge } from "./domain-pack.ts";
 import { isStopword, terms, words } from "./text.ts";
-import { SLOT_NUMBER, SLOT_PERCENT, SLOT_PLACE, SLOT_QUESTION } from "./tool-doc.ts";
+import { SLOT_NUMBER, SLOT_PATH, SLOT_PERCENT, SLOT_PLACE, SLOT_QUESTION, SLOT_URL } from "./tool-doc.ts";
 
 export interface QuerySegment {
   text: string;
@@ -156,6 +156,12 @@ export function splitClauses(text: string, domain: DomainKnowledge = NO_PACKS): 
   return parts.length >= 2 ? parts.map((p) => ({ text: domain.paraphrase(p), weight: 1 })) : [];
 }
 
+/** A web address: a scheme or "www.". */
+const WEB_ADDRESS = /\b(?:https?|ftp):\/\/\S+|\bwww\.\S+/i;
+const WEB_ADDRESS_GLOBAL = new RegExp(WEB_ADDRESS.source, "gi");
+/** A file-system path ("~/projects", "./src", "/etc/hosts", "C:\\Users") or a file name with an extension ("notes.txt"). */
+const FILE_PATH = /(?:^|[\s'"(`])(?:~|\.{1,2})?\/[\w.@-]|\b[a-z]:\\|\b[\w-]+\.[a-z][a-z0-9]{0,4}\b(?![.\w])/i;
+
 const QUESTION_OPENING = /^\s*(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|has|have|had|will(?!\s+(you|u)\b)|can(?!\s+(you|u)\b)|could(?!\s+(you|u)\b))\b/i;
 
 /** True for a question asking for information (not a polite request such as "can you turn on ..."). */
@@ -171,7 +177,8 @@ export function isQuestion(text: string): boolean {
  * segment with the segment's weight (place words PLACE_TERM_WEIGHT of it), plus the slot
  * pseudo-terms of the last user message (tool-doc.ts): SLOT_NUMBER when it holds a number,
  * SLOT_PERCENT for "50%", "50 percent" or a fraction ("halfway"), SLOT_PLACE when it names a place,
- * SLOT_QUESTION when it is a question.
+ * SLOT_QUESTION when it is a question, SLOT_URL when it holds a web address, SLOT_PATH when it
+ * holds a file path or a file name.
  */
 export function queryTerms(query: ConversationQuery): Map<string, number> {
   const { placesIn, withoutPlaces } = query.domain.places;
@@ -188,5 +195,8 @@ export function queryTerms(query: ConversationQuery): Map<string, number> {
   if (current && /\d\s*(%|percent)|\b(half|halfway|partway|partly|partially|quarter|third)\b/i.test(current.text)) out.set(SLOT_PERCENT, 1);
   if (current && placesIn(current.text).length > 0) out.set(SLOT_PLACE, 1);
   if (current && !FOLLOW_UP_OPENING.test(current.text) && isQuestion(current.text)) out.set(SLOT_QUESTION, 1);
+  const url = current ? WEB_ADDRESS.test(current.text) : false;
+  if (url) out.set(SLOT_URL, 1);
+  if (current && FILE_PATH.test(url ? current.text.replace(WEB_ADDRESS_GLOBAL, " ") : current.text)) out.set(SLOT_PATH, 1);
   return out;
 }

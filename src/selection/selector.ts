@@ -60,6 +60,11 @@ const DEADLINE = Symbol("deadline");
 const DOCS_BYTES = 32 << 20;
 /** Memory for tools' view embeddings: 4,096 tools x ~4 views x 384-512 floats is 24-32 MiB. */
 const VIEWS_BYTES = 64 << 20;
+
+/** True when the conversation has a user or assistant turn before the last message. */
+function hasEarlierTurns(messages: ChatCompletionRequest["messages"]): boolean {
+  return Array.isArray(messages) && messages.filter((m) => m?.role === "user" || m?.role === "assistant").length > 1;
+}
 /** Names of multilingual embedding models: paraphrase-multilingual-*, multilingual-e5-*, bge-m3, LaBSE, distiluse-*-multilingual, XLM-R based. */
 const MULTILINGUAL_MODEL = /multilingual|bge-m3|labse|xlm|distiluse/i;
 
@@ -161,7 +166,10 @@ export class ToolSelector {
     const foreign = skipped ? undefined : foreignLanguage(current, entry.language);
     if (foreign && toolViews && this.multilingual()) ranking = "semantic";
     else if (foreign) signals.foreignLanguage = foreign;
-    if (toolViews && queryVectors?.[0] && this.chat) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat, toolViews);
+    // A reply in a conversation ("sure", "the first one") leans on the turns before it: never small talk on its own.
+    const reply = query.followUp && hasEarlierTurns(request.messages);
+    if (toolViews && queryVectors?.[0] && this.chat && !reply) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat, toolViews);
+    if (process.env.I9_DEBUG && toolViews && queryVectors?.[0] && this.chat) { const { bestCosine } = await import("./calibration.ts"); console.log("DBG", JSON.stringify(current), bestCosine(queryVectors[0], this.chat).toFixed(3), Math.max(...toolViews.map((v) => bestCosine(queryVectors[0]!, v))).toFixed(3)); }
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
     const tokens = await tokensP;
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });

@@ -27,7 +27,7 @@ export interface ToolDoc {
   /** SHA-256 hex of the canonical JSON of the tool (sorted keys): identity across requests and restarts. */
   hash: string;
   fields: ToolFields;
-  /** Kinds of values the parameters take (SLOT_NUMBER, SLOT_PERCENT, SLOT_PLACE) and SLOT_QUESTION, matched against the query. */
+  /** Kinds of values the parameters take (SLOT_NUMBER, SLOT_PERCENT, SLOT_PLACE, SLOT_PATH, SLOT_URL) and SLOT_QUESTION, matched against the query. */
   slots: string[];
   /** Texts embedded for the semantic ranker: the spoken name, the whole description, its sentences and quoted examples. */
   views: string[];
@@ -51,6 +51,13 @@ export const SLOT_PERCENT = "#percent";
 export const SLOT_PLACE = "#place";
 /** The tool answers questions: its description says so, or it gives a question as an example. */
 export const SLOT_QUESTION = "#question";
+/** The tool takes a file-system path: a parameter whose name says path, file, directory or folder. */
+export const SLOT_PATH = "#path";
+/** The tool takes a web address: a parameter named url, uri, link or href, or of format "uri". */
+export const SLOT_URL = "#url";
+
+const PATH_WORDS = new Set(["path", "paths", "file", "files", "filename", "filepath", "dir", "directory", "folder"]);
+const URL_WORDS = new Set(["url", "uri", "link", "href"]);
 
 interface SchemaWords {
   names: string[];
@@ -75,6 +82,9 @@ function walkSchema(schema: unknown, out: SchemaWords, depth = 0): void {
     for (const [key, sub] of Object.entries(s.properties as Record<string, unknown>)) {
       out.names.push(key);
       if (/^(area|room|floor|zone)s?$/i.test(key)) out.slots.add(SLOT_PLACE);
+      const keyWords = splitIdentifier(key);
+      if (keyWords.some((w) => PATH_WORDS.has(w))) out.slots.add(SLOT_PATH);
+      if (keyWords.some((w) => URL_WORDS.has(w)) || (sub as Record<string, unknown> | null)?.format === "uri") out.slots.add(SLOT_URL);
       const description = (sub as Record<string, unknown> | null)?.description;
       if (typeof description === "string") out.descriptions.push(description);
       if (sub && typeof sub === "object") noteSlots(sub as Record<string, unknown>, out);
