@@ -42,7 +42,7 @@ function indexOf(tools: Tool[]): ToolSetIndex {
   return { docs, lexical: new LexicalIndex(docs), related: relatedTools(docs.map((d) => d.name)), domain: NO_PACKS };
 }
 
-const SETTINGS: SelectionSettings = { mode: "lexical", keep: 2, min_tools: 3, min_score: 0, max_tool_tokens: 0, always: [], never: [], related: false, keep_within: 0, small_talk_keep: 2, fail_open: false, server_bonus: 0 };
+const SETTINGS: SelectionSettings = { mode: "lexical", keep: 2, min_tools: 3, min_score: 0, max_tool_tokens: 0, always: [], never: [], related: false, keep_within: 0, small_talk_keep: 2, fail_open: false, server_bonus: 0, bridge: 0 };
 
 function rank(text: string, tools = TOOLS) {
   const index = indexOf(tools);

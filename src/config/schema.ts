@@ -64,6 +64,7 @@ export const SelectionOverrideSchema = T.Object(
     small_talk_keep: T.Optional(T.Integer({ minimum: 0 })),
     fail_open: T.Optional(T.Boolean()),
     server_bonus: T.Optional(T.Number({ minimum: 0 })),
+    bridge: T.Optional(T.Number({ minimum: 0, maximum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -107,6 +108,8 @@ export const SelectionSchema = T.Object(
     fail_open: T.Boolean({ default: true }),
     /** Added to the fused score of the tools of the same server or family as the tool just called. */
     server_bonus: T.Number({ minimum: 0, default: 0.3 }),
+    /** Least cosine for bridging a request word no tool uses to the nearest tool-name word; 0 = off. */
+    bridge: T.Number({ minimum: 0, maximum: 1, default: 0.5 }),
     /** Correct each tool's lexical score by its typical score over generic probe requests (hubs). */
     calibrate: T.Boolean({ default: true }),
     /** Whether the embedding model understands many languages; unset = guessed from its name (multilingual, m3, e5, LaBSE, ...). */

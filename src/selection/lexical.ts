@@ -129,6 +129,11 @@ export class LexicalIndex {
     return best;
   }
 
+  /** True when some tool has the (stemmed) term. */
+  has(term: string): boolean {
+    return this.idf.has(term);
+  }
+
   /** Per tool, the share of its name words (namespaces left out) that the query contains, weighted: in [0, 1]. */
   nameCoverage(query: QueryTerms): Float64Array {
     return Float64Array.from(this.nameTerms, (set) => {

@@ -47,6 +47,8 @@ export interface ConversationQuery {
   historyToolCalls: Set<string>;
   /** The domain packs' knowledge the query was built with (paraphrases, places). */
   domain: DomainKnowledge;
+  /** Tool-name words bridged from words no tool uses (bridge.ts), stem -> weight; set by the selector. */
+  bridges?: ReadonlyMap<string, number>;
 }
 
 const MAX_CONTEXT_TURNS = 4;
@@ -189,6 +191,7 @@ export function queryTerms(query: ConversationQuery): Map<string, number> {
     for (const t of own) out.set(t, (out.get(t) ?? 0) + weight);
     for (const t of new Set(terms(placesIn(text).join(" ")))) if (!own.has(t)) out.set(t, (out.get(t) ?? 0) + weight * PLACE_TERM_WEIGHT);
   }
+  for (const [t, w] of query.bridges ?? []) out.set(t, Math.max(out.get(t) ?? 0, w));
   const current = query.segments[0];
   // Numbers the user gave fit tools with numeric parameters; "50%" fits percentages (tool-doc.ts).
   if (current && /\d/.test(current.text)) out.set(SLOT_NUMBER, 1);

@@ -46,6 +46,11 @@ export interface SelectionSettings {
    * point to still wins (general dev multi-turn: 0.15 changed nothing, 0.3 gave +9 points).
    */
   server_bonus: number;
+  /**
+   * Least cosine between a request word no tool uses and the tool-name word it is bridged to
+   * (bridge.ts); 0 = no bridging.
+   */
+  bridge: number;
 }
 
 /** What the selector learnt about the request besides the scores (selector.ts). */

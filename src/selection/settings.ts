@@ -25,6 +25,7 @@ export function resolveSettings(config: SelectionConfig, modelNames: readonly (s
     small_talk_keep: config.small_talk_keep,
     fail_open: config.fail_open,
     server_bonus: config.server_bonus,
+    bridge: config.bridge,
     deadline_ms: config.deadline_ms,
   };
   const names = modelNames.filter((n): n is string => typeof n === "string" && n.length > 0);
