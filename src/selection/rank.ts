@@ -239,7 +239,10 @@ export function decide({ index, scores, query, settings, toolChoice, tokens, sig
   const smallTalk = signals.smallTalk === true;
   const keep = smallTalk ? Math.min(settings.keep, settings.small_talk_keep) : settings.keep;
   // A sure ranking (a clear winner) keeps `keep`; a flat one keeps every tool near the best, up to all.
-  const within = smallTalk ? Infinity : settings.keep_within * Math.max(0, scores[order[0]!]?.fused ?? 0);
+  // The band is measured from the best tool on the request's own merits: a sticky tool's bonus would narrow it.
+  const sticky = (i: number) => query.followUp && query.recentToolCalls.has(docs[i]!.name);
+  const reference = order.find((i) => !sticky(i));
+  const within = smallTalk ? Infinity : settings.keep_within * Math.max(0, reference === undefined ? 0 : scores[reference]!.fused);
   let ranked = 0;
   for (const i of order) {
     if (ranked >= keep && !(settings.keep_within > 0 && scores[i]!.fused >= within)) break;
