@@ -7,6 +7,8 @@ import { loadConfig } from "../src/config/load.ts";
 import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
 import type { Embedder } from "../src/selection/embedder.ts";
+import { nameVocabulary } from "../src/selection/bridge.ts";
+import { CHAT_PROBES } from "../src/selection/calibration.ts";
 import { fuse, normaliseByMax, normaliseMinMax } from "../src/selection/fusion.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
@@ -269,6 +271,7 @@ describe("selector service and embedding cache", () => {
   const settings = resolveSettings(config, []);
   const request = (tools: Tool[], text = "turn on the light") => ({ model: "m", messages: [{ role: "user", content: text }], tools });
   const viewCount = (tools: Tool[]) => tools.reduce((s, t) => s + toolDoc(t).views.length, 0);
+  const nameWords = (tools: Tool[]) => nameVocabulary(tools.map((t) => toolDoc(t))).map((w) => w.word);
   /** The texts a query embeds: its segments and clauses. */
   const queryTexts = (text: string) => {
     const q = buildQuery([{ role: "user", content: text }]);
@@ -284,7 +287,8 @@ describe("selector service and embedding cache", () => {
     expect(first!.mode).toBe("hybrid");
     const toolBatches = embedder.calls.filter((c) => c.length > queryTexts("turn on the light").length);
     expect(toolBatches.length).toBe(1);
-    expect(toolBatches[0]!.length).toBe(viewCount(TOOLS));
+    // one batch: the tools' views, their name words (bridge.ts) and, once, the small-talk probes
+    expect(toolBatches[0]!).toEqual([...TOOLS.flatMap((t) => toolDoc(t).views), ...nameWords(TOOLS), ...CHAT_PROBES]);
     expect(selector.storedEmbeddings).toBe(TOOLS.length);
 
     embedder.calls = [];
@@ -299,7 +303,7 @@ describe("selector service and embedding cache", () => {
     const result = await selector.select(request(next, "start the vacuum"), settings);
     const batches = embedder.calls.filter((c) => c[0] !== "start the vacuum");
     expect(batches.length).toBe(1);
-    expect(batches[0]!.length).toBe(viewCount([changed, added]));
+    expect(batches[0]!.length).toBe(viewCount([changed, added]) + nameWords(next).length);
     expect(result!.decisions.map((d) => d.name)).not.toContain("mcp_notes_create_note");
     expect(result!.kept.map((t) => t.function.name)).toContain("HassVacuumStart");
     selector.close();
@@ -308,7 +312,7 @@ describe("selector service and embedding cache", () => {
     const again = new CountingEmbedder();
     const reopened = new ToolSelector({ dataDir, config, embedder: again });
     await reopened.select(request(next, "pause the timer"), settings);
-    expect(again.calls).toEqual([queryTexts("pause the timer")]);
+    expect(again.calls).toEqual([[...nameWords(next), ...CHAT_PROBES], queryTexts("pause the timer")]);
     reopened.close();
   });
 

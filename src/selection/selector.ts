@@ -85,9 +85,8 @@ export class ToolSelector {
   private readonly toolViews = new Lru<string, Float32Array[]>(4096, viewBytes, VIEWS_BYTES);
   private queries: Lru<string, Float32Array>;
   private warned = false;
-  private probes: { embedder: Embedder; vectors: Promise<Float32Array[] | undefined> } | undefined;
-  /** Small-talk probe embeddings of the current embedder, once known. */
-  private chat: Float32Array[] | undefined;
+  /** Small-talk probe embeddings (calibration.ts) and the embedder that made them, once known. */
+  private chat: { embedder: Embedder; vectors: Float32Array[] } | undefined;
   private detectorTried = false;
   private readonly dataDir: string;
   private packs: { auto: boolean; packs: DomainPack[] };
@@ -180,8 +179,7 @@ export class ToolSelector {
     else if (foreign) signals.foreignLanguage = foreign;
     // A reply in a conversation ("sure", "the first one") leans on the turns before it: never small talk on its own.
     const reply = query.followUp && hasEarlierTurns(request.messages);
-    if (toolViews && queryVectors?.[0] && this.chat && !reply) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat, toolViews);
-    if (process.env.I9_DEBUG && toolViews && queryVectors?.[0] && this.chat) { const { bestCosine } = await import("./calibration.ts"); console.log("DBG", JSON.stringify(current), bestCosine(queryVectors[0], this.chat).toFixed(3), Math.max(...toolViews.map((v) => bestCosine(queryVectors[0]!, v))).toFixed(3)); }
+    if (toolViews && queryVectors?.[0] && this.chat && !reply) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat.vectors, toolViews);
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
     const tokens = await tokensP;
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
@@ -280,23 +278,22 @@ export class ToolSelector {
         return known;
       });
       const missing = docs.map((_, i) => i).filter((i) => !views[i]);
-      if (missing.length > 0) {
-        const texts = missing.flatMap((i) => docs[i]!.views);
-        const vectors = await embedder.embed(texts);
-        let at = 0;
-        const fresh = missing.map((i) => {
-          const n = docs[i]!.views.length;
-          const own = vectors.slice(at, at + n).map((v) => Float32Array.from(v));
-          at += n;
-          views[i] = own;
-          this.toolViews.set(keys[i]!, own);
-          return { key: keys[i]!, vectors: own };
-        });
-        this.store.putMany(fresh);
-      }
-      this.chat = await this.chatVectors(embedder);
-      const vocabularyVectors = entry.vocabulary.length > 0 ? (await embedder.embed(entry.vocabulary.map((w) => w.word))).map((v) => Float32Array.from(v)) : [];
+      // One batch: the new tools' views, the tool-name words (bridge.ts) and, once per model, the small-talk probes.
+      const needChat = this.chat?.embedder !== embedder;
+      const words = entry.vocabulary.map((w) => w.word);
+      const texts = [...missing.flatMap((i) => docs[i]!.views), ...words, ...(needChat ? CHAT_PROBES : [])];
+      const vectors = texts.length > 0 ? (await embedder.embed(texts)).map((v) => Float32Array.from(v)) : [];
+      let at = 0;
+      const fresh = missing.map((i) => {
+        const own = vectors.slice(at, (at += docs[i]!.views.length));
+        views[i] = own;
+        this.toolViews.set(keys[i]!, own);
+        return { key: keys[i]!, vectors: own };
+      });
+      if (fresh.length > 0) this.store.putMany(fresh);
+      const vocabularyVectors = vectors.slice(at, (at += words.length));
       if (this.embedder !== embedder) return undefined;
+      if (needChat) this.chat = { embedder, vectors: vectors.slice(at) };
       entry.vocabularyVectors = vocabularyVectors;
       entry.views = views as Float32Array[][];
       return entry.views;
@@ -304,21 +301,6 @@ export class ToolSelector {
       entry.pending = undefined;
       return undefined;
     }
-  }
-
-  /** The small-talk probes' embeddings (calibration.ts), embedded once per embedder; undefined when that failed. */
-  private chatVectors(embedder: Embedder): Promise<Float32Array[] | undefined> {
-    if (this.probes?.embedder !== embedder) {
-      const vectors = embedder.embed([...CHAT_PROBES]).then(
-        (v) => v.map((x) => Float32Array.from(x)),
-        () => {
-          this.probes = undefined;
-          return undefined;
-        },
-      );
-      this.probes = { embedder, vectors };
-    }
-    return this.probes.vectors;
   }
 
   /** True when the configured embedding model understands many languages (config, else guessed from its name). */
