@@ -2,7 +2,8 @@
  * Tool-selection evaluation (`bun run eval:tools`): ranks the queries of a labelled JSONL file
  * against a tool list with the real selector (Worker embedder, caches) and prints, per mode and for
  * k = 3, 5, 8, recall@k overall, per source, multi-turn and "all" cases, the mean number of tools
- * kept (also for no-tool queries), the mean tools-payload token reduction and the selection latency.
+ * kept (also for no-tool queries), the mean tools-payload token reduction, how many requests failed
+ * open (every tool kept) or kept at most `small_talk_keep` ranked tools, and the selection latency.
  *
  * Metrics follow ../shared/datasets/tool-selection/README.md: a hit needs one expected tool kept (all
  * of them for `"all": true`); recall is over the kept set (ranked tools plus related ones), and
@@ -107,10 +108,14 @@ async function pass(mode: SelectionMode, k: number) {
   let noTool = 0;
   let reduction = 0;
   let fallbacks = 0;
+  let failOpen = 0;
+  let smallTalk = 0;
   for (const r of records) {
     const result = (await selector.select({ model: "eval", messages: r.messages, tools }, settings))!;
     ms.push(result.ms);
     if (result.mode !== mode) fallbacks++;
+    if (result.decisions.some((d) => d.reason.startsWith("fail open"))) failOpen++;
+    else if (result.kept.length <= settings.small_talk_keep && result.decisions.filter((d) => d.kept).every((d) => d.reason.startsWith("rank"))) smallTalk++;
     kept += result.kept.length;
     reduction += 1 - result.tokensAfter / result.tokensBefore;
     const names = new Set(result.kept.map((t) => t.function.name));
@@ -142,7 +147,7 @@ async function pass(mode: SelectionMode, k: number) {
       misses.push(`${r.id} ${JSON.stringify(r.messages.at(-1)?.content)} want ${wanted.join(", ")}; got ${best.join(", ")}`);
     }
   }
-  return { overall, ranked, multi, all, bySource, byCategory, misses, ms, kept: kept / records.length, noToolKept: noTool ? noToolKept / noTool : 0, reduction: reduction / records.length, fallbacks };
+  return { overall, ranked, multi, all, bySource, byCategory, misses, ms, kept: kept / records.length, noToolKept: noTool ? noToolKept / noTool : 0, reduction: reduction / records.length, fallbacks, failOpen, smallTalk };
 }
 
 async function main() {
@@ -176,6 +181,8 @@ async function main() {
         r.kept.toFixed(1),
         r.noToolKept.toFixed(1),
         `${(r.reduction * 100).toFixed(1)}%`,
+        r.failOpen,
+        r.smallTalk,
         pct(r.ms, 50).toFixed(2),
         pct(r.ms, 95).toFixed(2),
         r.fallbacks,
