@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { ChatMessage, Tool } from "../src/protocol/openai.ts";
+import type { Embedder } from "../src/selection/embedder.ts";
 import { bridgeTerms, nameVocabulary, unknownWords } from "../src/selection/bridge.ts";
 import { typicalLexical } from "../src/selection/calibration.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
@@ -146,6 +147,51 @@ describe("language", () => {
     expect(foreignLanguage("show me the last messages of the channel", tools)).toBeUndefined();
     expect(foreignLanguage("open the file", tools)).toBeUndefined();
     expect(foreignLanguage("", tools)).toBeUndefined();
+  });
+});
+
+/** Bag-of-words vectors: enough to rank, no model needed. */
+class WordEmbedder implements Embedder {
+  readonly model = "fake-words";
+  status: Embedder["status"] = "ready";
+  async ready() {
+    return true;
+  }
+  async embed(texts: string[]) {
+    return texts.map((t) => {
+      const v = new Float32Array(64);
+      for (const w of t.toLowerCase().split(/\W+/).filter(Boolean)) v[Number(Bun.hash(w) % 64n)]! += 1;
+      const n = Math.hypot(...v) || 1;
+      return v.map((x) => x / n);
+    });
+  }
+  close() {}
+}
+
+describe("a request in another language", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const run = async (multilingual: boolean) => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sel-lang-"));
+    dirs.push(dataDir);
+    const config = Value.Default(SelectionSchema, { keep: 2, min_tools: 3, embedding_multilingual: multilingual }) as SelectionConfig;
+    const selector = new ToolSelector({ dataDir, config, embedder: new WordEmbedder() });
+    try {
+      return (await selector.select({ model: "m", messages: [user("zeig mir bitte die letzten Nachrichten aus dem Kanal")], tools: TOOLS }, resolveSettings(config, [])))!;
+    } finally {
+      selector.close();
+    }
+  };
+
+  test("fails open with an English model, and is ranked by a multilingual one", async () => {
+    const english = await run(false);
+    expect(english.kept.length).toBe(TOOLS.length);
+    expect(english.decisions.every((d) => d.reason === "fail open: request in de")).toBe(true);
+    const multilingual = await run(true);
+    expect(multilingual.decisions.some((d) => d.reason.startsWith("fail open"))).toBe(false);
+    expect(multilingual.kept.length).toBeLessThan(TOOLS.length);
   });
 });
 

@@ -8,10 +8,15 @@
  *      invalid without it).
  *   3. matching a `never` glob: dropped.
  *   4. matching an `always` glob: kept.
- *   5. the `keep` best-ranked tools whose fused score is at least `min_score`, each followed by its
- *      opposites (and the best one by its family, related.ts), while the kept tools fit
- *      `max_tool_tokens` (0 = no budget).
- *   6. everything else: dropped.
+ *   5. with `fail_open`, a ranking that cannot be trusted (the request is in a language the tools
+ *      are not written in, or shares no word with any tool and is not small talk): every tool kept,
+ *      within `max_tool_tokens`.
+ *   6. the `keep` best-ranked tools (`small_talk_keep` for small talk), and further every ranked
+ *      tool whose fused score is at least `keep_within` of the best one's (a flat ranking keeps
+ *      more), all with a fused score of at least `min_score`, each followed by its opposites (and
+ *      the best one by its family, related.ts), while the kept tools fit `max_tool_tokens` (0 = no
+ *      budget).
+ *   7. everything else: dropped.
  */
 import type { ToolChoice } from "../protocol/openai.ts";
 import { fuse, normaliseByMax, normaliseMinMax } from "./fusion.ts";
@@ -242,10 +247,12 @@ export function decide({ index, scores, query, settings, toolChoice, tokens, sig
   // The band is measured from the best tool on the request's own merits: a sticky tool's bonus would narrow it.
   const sticky = (i: number) => query.followUp && query.recentToolCalls.has(docs[i]!.name);
   const reference = order.find((i) => !sticky(i));
-  const within = smallTalk ? Infinity : settings.keep_within * Math.max(0, reference === undefined ? 0 : scores[reference]!.fused);
+  const best = reference === undefined ? 0 : scores[reference]!.fused;
+  // No band for small talk, nor when nothing scored at all (every tool would be "near" a best of 0).
+  const within = smallTalk || best <= 0 || settings.keep_within <= 0 ? Infinity : settings.keep_within * best;
   let ranked = 0;
   for (const i of order) {
-    if (ranked >= keep && !(settings.keep_within > 0 && scores[i]!.fused >= within)) break;
+    if (ranked >= keep && scores[i]!.fused < within) break;
     const d = decisions[i]!;
     if (d.reason === "never") continue;
     if (!d.kept) {
