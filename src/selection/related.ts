@@ -7,7 +7,7 @@
  *    English antonyms. Keeping one without the other is the classic trap: the model calls the one it has.
  * 2. Families: names sharing a subject word — a name word that is not an action word, not a
  *    particle, and not so common among the request's tools that it is a namespace ("hass", "mcp") —
- *    e.g. the timer tools, VacuumStart/VacuumReturnToBase, the frigate_* tools. Families larger than
+ *    e.g. the timer tools, VacuumStart/VacuumReturnToBase, the camera_* tools. Families larger than
  *    `maxFamily` are too vague to travel together and are ignored.
  */
 import { splitIdentifier, stem } from "./text.ts";

@@ -39,7 +39,7 @@ export function stem(word: string): string {
   return w.length > 4 && w.endsWith("e") ? w.slice(0, -1) : w;
 }
 
-/** "HassTurnOn" -> ["hass", "turn", "on"]; "mcp_web_search" -> ["mcp", "web", "search"]; "PM2.5" -> ["pm", "2", "5"]. */
+/** "AppTurnOn" -> ["app", "turn", "on"]; "mcp_files_search" -> ["mcp", "files", "search"]; "PM2.5" -> ["pm", "2", "5"]. */
 export function splitIdentifier(name: string): string[] {
   return name
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")

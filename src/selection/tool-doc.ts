@@ -11,7 +11,7 @@ import type { Tool } from "../protocol/openai.ts";
 import { splitIdentifier } from "./text.ts";
 
 export interface ToolFields {
-  /** The function name split into lower-case words ("HassTurnOn" -> "hass turn on"). */
+  /** The function name split into lower-case words ("AppTurnOn" -> "app turn on"). */
   name: string;
   description: string;
   /** Phrases quoted in the description: the examples tool authors give ("Use for requests like 'turn on'"). */
