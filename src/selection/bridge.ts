@@ -1,6 +1,6 @@
 /**
- * Bridging words: a request word that no tool uses ("remember", "folder", "picture") is joined by
- * the tool-name word nearest to it in the embedding space ("memory", "files", "image"), so the
+ * Bridging words: a request word that no tool uses ("picture", "folder") is joined by the tool-name
+ * word nearest to it in the embedding space ("image", "files"), so the
  * lexical ranking can match a tool described in its own data model's words. It is query expansion
  * with embeddings (as in Kuzi, Shtok and Kurland, "Query Expansion Using Word Embeddings", CIKM
  * 2016), limited to the words of the request's tool names: the vocabulary is the tool list's own,
