@@ -14,6 +14,7 @@ import { loadAugmented, type AugmentedModels } from "./pipeline/augmented.ts";
 import { MemorySpliceStore, type SpliceStore } from "./pipeline/splice.ts";
 import { ToolSelector } from "./selection/selector.ts";
 import { KeyCheck } from "./server/auth.ts";
+import { Metrics } from "./server/metrics.ts";
 import { ChatHistory } from "./store/chat-history.ts";
 import { RequestLog } from "./store/request-log.ts";
 import { BuiltinSource } from "./tools/builtins/index.ts";
@@ -141,6 +142,8 @@ export class Runtime {
   /** Compression: estimator cache and calibration, kept across reloads. */
   readonly compression: CompressionService;
   readonly startedAt = Date.now();
+  /** Prometheus metrics (GET /metrics), kept across reloads. */
+  readonly metrics: Metrics;
   private readonly services: Services;
   /** Set when shutdown cuts the requests still in flight: the error their log rows get (server/shutdown.ts). */
   cutting: string | undefined;
@@ -181,6 +184,7 @@ export class Runtime {
         })
       : undefined;
     this.mcp.configure(this.mcpConfig);
+    this.metrics = new Metrics(this);
   }
 
   /**

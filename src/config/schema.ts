@@ -196,6 +196,13 @@ export const ConfigSchema = T.Object(
         keys: Strings,
         /** SHA-256 hex digests of inbound API keys, for configs that must not hold keys. */
         key_sha256: T.Array(T.String({ pattern: "^\\s*[0-9a-fA-F]{64}\\s*$", description: "64 hex digits" }), { default: [] }),
+        /**
+         * Keys for the admin surfaces (/ui, /admin/*, /metrics), plain or as SHA-256 hex digests. When
+         * set, client keys no longer open them; when empty, they answer loopback clients only
+         * (docs/dashboard.md).
+         */
+        admin_keys: Strings,
+        admin_key_sha256: T.Array(T.String({ pattern: "^\\s*[0-9a-fA-F]{64}\\s*$", description: "64 hex digits" }), { default: [] }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,5 +1,5 @@
 /**
- * The secret values of a config (upstream api_keys and credential headers, inbound keys) and their
+ * The secret values of a config (upstream api_keys and credential headers, inbound client and admin keys) and their
  * redaction from text that leaves the proxy: request-log rows and upstream error bodies (some
  * servers echo the key they were sent in their 401 message).
  */
@@ -53,7 +53,7 @@ const memo = new WeakMap<Config, string[]>();
 export function configSecrets(config: Config): string[] {
   let secrets = memo.get(config);
   if (!secrets) {
-    const values = [...config.upstreams.flatMap(upstreamSecrets), ...config.auth.keys.filter((k) => k.length >= MIN_SECRET_LENGTH)];
+    const values = [...config.upstreams.flatMap(upstreamSecrets), ...[...config.auth.keys, ...(config.auth.admin_keys ?? [])].filter((k) => k.length >= MIN_SECRET_LENGTH)];
     // Longest first, so a secret containing another is replaced whole.
     secrets = [...new Set(values)].sort((a, b) => b.length - a.length);
     memo.set(config, secrets);

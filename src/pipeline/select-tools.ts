@@ -2,11 +2,14 @@
  * Select-tools stage: forwards only the tools the conversation needs (src/selection/). The kept
  * tools are the client's own objects, in the client's order, so they reach the upstream
  * byte-identical. Adds `X-LLM-Proxy-Tools: kept/total` and fills the log row's tools_received,
- * tools_kept, tool_tokens_before/after, selection_mode and selection_ms. A request without tools
+ * tools_kept, tool_tokens_before/after, selection_mode, selection_ms and tool_decisions. A request without tools
  * passes untouched; a selector failure leaves the tools as they were (the pipeline fails open).
  */
 import { resolveSettings } from "../selection/settings.ts";
 import type { ChatStage } from "./index.ts";
+
+/** Scores in the log keep 4 decimals: enough to order and compare tools, a third of the bytes. */
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
 export const selectTools: ChatStage = {
   name: "select-tools",
@@ -32,5 +35,6 @@ export const selectTools: ChatStage = {
       selection_mode: result.mode,
       selection_ms: Math.round(result.ms * 100) / 100,
     });
+    exchange.row.tool_decisions = result.decisions.map((d) => ({ ...d, lexical: round4(d.lexical), semantic: d.semantic === null ? null : round4(d.semantic), fused: round4(d.fused) }));
   },
 };

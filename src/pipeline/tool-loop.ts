@@ -35,10 +35,17 @@ type LoopEnd = "answer" | "client_tools" | "max_tool_rounds" | "upstream_error" 
 
 interface ToolRun {
   name: string;
+  /** The loop round it ran in, from 1. */
+  round: number;
   ms: number;
   ok: boolean;
   error?: string;
+  /** The model's arguments (JSON text, at most MAX_LOGGED_ARGUMENTS), only with `log.bodies`: they are conversation. */
+  arguments?: string;
 }
+
+/** The log keeps this much of a call's arguments: enough to read them in the dashboard, bounded per row. */
+const MAX_LOGGED_ARGUMENTS = 2_000;
 
 const THINKING_TEXT: Record<StatusEvent, (tool: string | null) => string> = {
   calling_llm: () => "Thinking about the results…\n",
@@ -153,7 +160,8 @@ class Loop {
           ? await runTool(owned.source, name, args, { signal: this.signal, timeoutMs, onProgress: (progress) => status("executing_tool", name, progress) })
           : { content: JSON.stringify({ error: `the arguments of ${name} are not a JSON object` }), isError: true };
         const ms = round2(performance.now() - began);
-        const run: ToolRun = { name, ms, ok: !result.isError };
+        const run: ToolRun = { name, round: this.toolRounds, ms, ok: !result.isError };
+        if (this.keepsBody) run.arguments = call.function.arguments.slice(0, MAX_LOGGED_ARGUMENTS);
         if (result.isError) run.error = result.content.slice(0, 200);
         runs[i] = run;
         this.history({ type: "tool_call", id: call.id, name, arguments: call.function.arguments, result: result.content, ok: !result.isError, ms });

@@ -4,10 +4,15 @@
  * inbound API keys, and the X-Request-Id / CORS headers on every response.
  */
 import { Elysia } from "elysia";
+import type { Server } from "bun";
 import type { Runtime } from "../runtime.ts";
+import { isAdminPath } from "./auth.ts";
 import { checkBodyLimit } from "./body-limit.ts";
 import { errorResponse, paramName, ProxyError, protocolOf } from "./errors.ts";
 import { adminRoutes } from "./admin.ts";
+import { dashboardRoutes } from "./dashboard.ts";
+import { metricsRoutes } from "./metrics.ts";
+import { uiRoutes } from "./ui.ts";
 import { healthRoutes } from "./health.ts";
 import { ollamaRoutes } from "./ollama.ts";
 import { openaiRoutes } from "./openai.ts";
@@ -49,6 +54,9 @@ export function createApp(runtime: Runtime) {
     .onError(({ code, error, request }) => errorResponse(toProxyError(code, error), protocolOf(requestTarget(request)?.pathname ?? "/")))
     .use(healthRoutes(runtime))
     .use(adminRoutes(runtime))
+    .use(dashboardRoutes(runtime))
+    .use(metricsRoutes(runtime))
+    .use(uiRoutes())
     .use(openaiRoutes(runtime))
     .use(ollamaRoutes(runtime));
   return prefix ? app.use(openaiRoutes(runtime, prefix)) : app;
@@ -70,10 +78,10 @@ function corsHeaders(runtime: Runtime, request: Request): Record<string, string>
 }
 
 /** The fetch handler for Bun.serve. */
-export function createHandler(runtime: Runtime): (request: Request) => Promise<Response> {
+export function createHandler(runtime: Runtime): (request: Request, server?: Server<unknown>) => Promise<Response> {
   const app = createApp(runtime);
   app.compile();
-  return async (received) => {
+  return async (received, server) => {
     const id = requestIdOf(received);
     const cors = corsHeaders(runtime, received);
     const target = requestTarget(received);
@@ -88,7 +96,10 @@ export function createHandler(runtime: Runtime): (request: Request) => Promise<R
       return new Response(null, { status: 204, headers: { "x-request-id": id, ...cors } });
     }
     const { config, keys } = runtime.state;
-    if (!keys.allows(pathname, request.headers)) {
+    if (isAdminPath(pathname)) {
+      const verdict = keys.admitAdmin(pathname, request.headers, server?.requestIP(received)?.address);
+      if (!verdict.ok) return reject(new ProxyError(verdict.status, verdict.message, verdict.status === 401 ? "invalid_request_error" : "permission_error", verdict.status === 401 ? "invalid_api_key" : "admin_only"));
+    } else if (!keys.allows(pathname, request.headers)) {
       return reject(new ProxyError(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.", "invalid_request_error", "invalid_api_key"));
     }
     const limit = config.server.body_limit_bytes;

@@ -34,7 +34,11 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
     method: request.method,
     signal: request.signal,
     clientAuthorization: runtime.state.keys.enabled ? null : request.headers.get("authorization"),
-    record: log ? (row) => log.record(redactRow(markCut(row, runtime.cutting), configSecrets(runtime.state.config))) : undefined,
+    record: (row) => {
+      markCut(row, runtime.cutting);
+      runtime.metrics.observe(row);
+      log?.record(redactRow(row, configSecrets(runtime.state.config)));
+    },
     conversationId: request.headers.get("x-conversation-id"),
   });
 }

@@ -52,4 +52,8 @@ export const MIGRATIONS: string[] = [
   // front could not translate, the error status of a stream cut mid-way); upstream_status is the HTTP
   // status the upstream answered with, null when it never answered.
   `ALTER TABLE requests ADD COLUMN upstream_status INTEGER;`,
+  // Dashboard (docs/dashboard.md): the tool selector's decision on every tool of the request, as
+  // /admin/tools/rank computes it, so the request's detail view can show kept and dropped tools and why.
+  // (proxy_tool_calls entries also carry `round`, and `arguments` with log.bodies, from then on.)
+  `ALTER TABLE requests ADD COLUMN tool_decisions TEXT;           -- JSON [{name, rank, lexical, semantic, fused, kept, reason}], the request's order`,
 ];

@@ -8,6 +8,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { ToolDecision } from "../selection/rank.ts";
+import { RequestLogReader } from "./request-log-reader.ts";
 import { openDatabase } from "./request-log-writer.ts";
 
 export interface RequestLogRow {
@@ -48,9 +50,11 @@ export interface RequestLogRow {
   request_body?: string | null;
   response_body?: string | null;
   tool_rounds?: number | null;
-  proxy_tool_calls?: { name: string; ms: number; ok: boolean; error?: string }[] | null;
+  proxy_tool_calls?: { name: string; round?: number; ms: number; ok: boolean; error?: string; arguments?: string }[] | null;
   tool_time_ms?: number | null;
   tool_loop_end?: string | null;
+  /** The selector's decision per tool (see migrations.ts). */
+  tool_decisions?: ToolDecision[] | null;
 }
 
 export interface RequestLogOptions {
@@ -87,9 +91,21 @@ export class RequestLog {
     this.timer.unref?.();
   }
 
+  private readerOf: RequestLogReader | undefined;
+
+  /** A read-only view of the log for the dashboard, opened on first use. */
+  get reader(): RequestLogReader {
+    return (this.readerOf ??= new RequestLogReader(this.path));
+  }
+
   /** Rows that could not be written. */
   get failures(): number {
     return Atomics.load(this.state, 1);
+  }
+
+  /** Rows queued and not yet posted to the Worker. */
+  get queued(): number {
+    return this.queue.length;
   }
 
   /** Queues a row; never throws. */
@@ -127,6 +143,7 @@ export class RequestLog {
   /** Writes the queued rows and closes the database. */
   close(): void {
     clearInterval(this.timer);
+    this.readerOf?.close();
     this.post();
     this.worker.postMessage({ type: "close", seq: ++this.seq });
     this.waitFor(this.seq);

@@ -1,0 +1,53 @@
+/**
+ * The dashboard's API (admin surfaces; auth in app.ts), read by the page at `/ui` (src/ui/):
+ *
+ * - `GET /admin/requests?after=&before=&limit=&model=&upstream=&endpoint=&status=`: the latest
+ *   request-log rows, newest first (`status`: `200`, `4xx`, `error`); the page polls with `after`;
+ * - `GET /admin/requests/:id`: one row, every column, JSON columns parsed;
+ * - `GET /admin/facets`: models, upstreams and endpoints seen in the last week (the filters);
+ * - `GET /admin/stats?window=hour|day|week`: the overview's time series and per-model figures;
+ * - `GET /admin/config`: the effective config, secrets masked as by `check-config`.
+ *
+ * The log's rows become visible once its Worker wrote them (`log.flush_interval_ms`, 100 ms by
+ * default). With `log.requests: false` the request routes answer 404 `request_log_off`.
+ */
+import { Elysia, t } from "elysia";
+import { maskSecrets } from "../config/load.ts";
+import type { Runtime } from "../runtime.ts";
+import type { RequestLogReader } from "../store/request-log-reader.ts";
+import { ProxyError } from "./errors.ts";
+
+const optionalNumber = t.Optional(t.Numeric({ minimum: 0 }));
+
+export function dashboardRoutes(runtime: Runtime) {
+  const reader = (): RequestLogReader => {
+    if (!runtime.requestLog) throw new ProxyError(404, "The request log is off (log.requests: false): the dashboard has no requests to show.", "invalid_request_error", "request_log_off");
+    return runtime.requestLog.reader;
+  };
+  return new Elysia({ name: "dashboard" })
+    .get("/admin/requests", ({ query }) => ({ data: reader().list(query) }), {
+      query: t.Object({
+        after: optionalNumber,
+        before: optionalNumber,
+        limit: optionalNumber,
+        model: t.Optional(t.String()),
+        upstream: t.Optional(t.String()),
+        endpoint: t.Optional(t.String()),
+        status: t.Optional(t.String()),
+      }),
+    })
+    .get(
+      "/admin/requests/:id",
+      ({ params }) => {
+        const row = reader().get(params.id);
+        if (!row) throw new ProxyError(404, `No request-log row ${params.id} (pruned, or not written yet).`, "invalid_request_error", "not_found");
+        return row;
+      },
+      { params: t.Object({ id: t.Numeric({ minimum: 1 }) }) },
+    )
+    .get("/admin/facets", () => reader().facets())
+    .get("/admin/stats", ({ query }) => reader().stats(query.window ?? "hour"), {
+      query: t.Object({ window: t.Optional(t.Union([t.Literal("hour"), t.Literal("day"), t.Literal("week")])) }),
+    })
+    .get("/admin/config", () => ({ path: runtime.state.configPath ?? null, config: maskSecrets(runtime.state.config) }));
+}
