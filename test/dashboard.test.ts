@@ -66,11 +66,11 @@ describe("admin keys configured", () => {
     for (const s of SURFACES) {
       const none = await call(proxy, s);
       expect([s.path, none.status]).toEqual([s.path, 401]);
-      expect((await none.json()).error.code).toBe("invalid_api_key");
+      expect(((await none.json()) as any).error.code).toBe("invalid_api_key");
       expect([s.path, (await call(proxy, s, "sk-wrong")).status]).toEqual([s.path, 401]);
       const client = await call(proxy, s, CLIENT_KEY);
       expect([s.path, client.status]).toEqual([s.path, 403]);
-      expect((await client.json()).error).toMatchObject({ type: "permission_error", code: "admin_only" });
+      expect(((await client.json()) as any).error).toMatchObject({ type: "permission_error", code: "admin_only" });
       expect([s.path, (await call(proxy, s, ADMIN_KEY)).status]).toEqual([s.path, 200]);
       expect([s.path, (await call(proxy, s, HASHED_ADMIN_KEY)).status]).toEqual([s.path, 200]);
     }
@@ -135,7 +135,7 @@ describe("no admin keys: loopback clients only", () => {
       for (const s of [...SURFACES.filter((x) => x.path !== "/admin/requests/1"), { method: "GET", path: "/ui" }]) {
         const res = await call(proxy, s, undefined, remote);
         expect([s.path, res.status]).toEqual([s.path, 403]);
-        expect((await res.json()).error.message).toContain("auth.admin_keys");
+        expect(((await res.json()) as any).error.message).toContain("auth.admin_keys");
         expect([s.path, (await call(proxy, s)).status]).toEqual([s.path, 200]);
       }
       expect((await fetch(`${remote}/v1/models`)).status).toBe(200);
@@ -257,7 +257,7 @@ describe("request-log API and metrics", () => {
     try {
       const res = await fetch(`${off.url}/admin/requests`);
       expect(res.status).toBe(404);
-      expect((await res.json()).error.code).toBe("request_log_off");
+      expect(((await res.json()) as any).error.code).toBe("request_log_off");
       await fetch(`${off.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(CHAT) });
       expect(await (await fetch(`${off.url}/metrics`)).text()).toMatch(/llm_proxy_requests_total\{[^}]*status="200"\} 1/);
     } finally {

@@ -2,7 +2,7 @@
  * Smoke test of the compiled executable (x64): builds dist/llm-proxy-linux-x64 when it is missing
  * or older than the sources (one build, a few seconds),
  * starts it against a fake upstream with a temp config, calls /health and one chat completion with
- * the openai SDK, ranks tools with the offline embedding model (native onnxruntime inside the
+ * the openai SDK, fetches the dashboard page, ranks tools with the offline embedding model (native onnxruntime inside the
  * binary), runs a JavaScript MCP server with itself (BUN_BE_BUN=1), and stops it by PID.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -30,7 +30,7 @@ let mcpPid: number;
 function stale(binary: string): boolean {
   if (!existsSync(binary)) return true;
   const built = statSync(binary).mtimeMs;
-  const sources = ["index.ts", "package.json", "bun.lock", ...new Bun.Glob("{src,scripts}/**/*.ts").scanSync(ROOT)];
+  const sources = ["index.ts", "package.json", "bun.lock", ...new Bun.Glob("{src,scripts}/**/*.{ts,css,html}").scanSync(ROOT)];
   return sources.some((f) => existsSync(join(ROOT, f)) && statSync(join(ROOT, f)).mtimeMs > built);
 }
 
@@ -133,6 +133,14 @@ describe("compiled executable", () => {
     expect(readFileSync(`/proc/${everything!.pid}/cmdline`, "utf8").split("\0")[0]).toBe(BINARY);
     mcpPid = everything!.pid;
   }, 30_000);
+
+  test("serves the dashboard page built into it, uPlot included", async () => {
+    const res = await fetch(`${url}/ui`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("<title>llm-proxy dashboard</title>");
+    expect(html).toContain("u-legend");
+  });
 
   test("SIGTERM to its PID stops it cleanly, its MCP server with it", async () => {
     process.kill(proc.pid, "SIGTERM");

@@ -157,15 +157,17 @@ interface Bucket {
 
 const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2"];
 
-/** One uPlot chart of `series` over the buckets' times. */
-function chart(title: string, times: number[], series: { label: string; values: (number | null)[] }[], unit: string): HTMLElement {
+/** One uPlot chart of `series` over the buckets' times; `dots` marks each value (percentiles: empty buckets are gaps, a lone value has no line). */
+function chart(title: string, times: number[], series: { label: string; values: (number | null)[] }[], unit: string, dots = false): HTMLElement {
   const box = h("div", { className: "chart" });
-  const width = Math.max(320, Math.floor((main.clientWidth - 48) / 2));
+  // Two charts a row (one on narrow screens, see style.css): main's padding 32, the gap 10, a box's padding and border 14.
+  const content = main.clientWidth - 32;
+  const width = Math.max(280, Math.floor(content > 900 ? (content - 10) / 2 - 14 : content - 14));
   const opts: uPlot.Options = {
     title,
     width,
     height: 200,
-    series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? "–" : `${num(v, 1)} ${unit}`) }))],
+    series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false, points: { show: dots, size: 5 }, value: (_u: uPlot, v: number | null) => (v === null ? "–" : `${num(v, 1)} ${unit}`) }))],
     axes: [{}, { size: 60, values: (_u: uPlot, ticks: number[]) => ticks.map((v) => num(v, 1)) }],
     legend: { live: true },
   };
@@ -209,7 +211,7 @@ async function overview(): Promise<void> {
         { label: "latency p95", values: b.map((x) => x.latency_p95) },
         { label: "TTFB p50", values: b.map((x) => x.ttfb_p50) },
         { label: "TTFB p95", values: b.map((x) => x.ttfb_p95) },
-      ], "ms"),
+      ], "ms", true),
       chart("Tokens", times, [
         { label: "prompt", values: b.map((x) => x.prompt_tokens) },
         { label: "completion", values: b.map((x) => x.completion_tokens) },
