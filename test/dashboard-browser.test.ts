@@ -2,15 +2,19 @@
  * The dashboard in a real browser: Debian's chromium (/usr/bin/chromium, installed by .ci/run when
  * missing) driven by playwright-core, against a proxy with admin keys and a fake upstream. The page
  * asks for the key and keeps it for the session, a chat request made through the proxy shows up in
- * the live table within a second, its detail shows the kept and dropped tools, a reload of a broken
- * config shows the validation error, and the page logs no console error. Saves the screenshots
+ * the live table within a second, its detail shows the kept and dropped tools, the filters and the
+ * selection playground work, a reload of a broken config shows the validation error, upstreams and
+ * an MCP server (the real reference server) show their health, and the page logs no console error. Saves the screenshots
  * shown in the README (docs/dashboard-overview.png, docs/dashboard-request.png).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { stringify } from "yaml";
+import { everythingStdio } from "./fakes/mcp-everything.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
@@ -39,11 +43,15 @@ let proxy: TestProxy;
 let browser: Browser;
 let page: Page;
 let client: OpenAI;
+let mcpDir: string;
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   upstream = new FakeOpenAIUpstream({ models: ["assist-large", "assist-small"] });
+  mcpDir = mkdtempSync(join(tmpdir(), "llm-proxy-dashboard-browser-"));
+  writeFileSync(join(mcpDir, "servers.yaml"), stringify({ servers: { everything: everythingStdio() } }));
   proxy = startProxy({
+    mcp_config: join(mcpDir, "servers.yaml"),
     auth: { keys: [CLIENT_KEY], admin_keys: [ADMIN_KEY] },
     log: { bodies: true },
     upstreams: [{ name: "home-gpu", base_url: upstream.url, max_retries: 0 }],
@@ -64,7 +72,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await proxy?.runtime.mcp.close();
   proxy?.stop();
+  if (mcpDir) rmSync(mcpDir, { recursive: true, force: true });
   upstream?.stop();
 });
 
@@ -155,10 +165,15 @@ test("a reload of a broken config shows the validation error; the config tab sho
   await page.locator("#reload-result p.ok").waitFor();
 });
 
-test("upstreams with their health", async () => {
+test("upstreams and MCP servers with their health", async () => {
+  await proxy.runtime.mcp.ready(["everything"]);
   await page.click('#tabs button[data-tab="servers"]');
-  await page.locator("main table.grid").first().waitFor();
-  expect(await page.locator("main table.grid tbody tr").first().textContent()).toContain("home-gpu");
+  await page.locator("main table.grid").nth(1).waitFor();
+  expect(await page.locator("main table.grid").first().locator("tbody tr").first().textContent()).toContain("home-gpu");
+  const mcp = page.locator("main table.grid").nth(1).locator("tbody tr").first();
+  expect(await mcp.locator("td").first().textContent()).toBe("everything");
+  expect(await mcp.locator("td.ok").textContent()).toBe("ready");
+  expect(await mcp.textContent()).toContain("mcp_everything_get-sum");
 });
 
 test("no console errors", () => {

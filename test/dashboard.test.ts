@@ -1,15 +1,20 @@
 /**
  * The dashboard's server side (docs/dashboard.md): who may open the admin surfaces (admin keys,
  * client keys, loopback-only without admin keys), the request-log API the page reads, the page
- * itself (size, CSP), and GET /metrics read back with a Prometheus text-format parser.
+ * itself (size, CSP), and GET /metrics read back with a Prometheus text-format parser, MCP servers'
+ * state from the real reference server included.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { networkInterfaces } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { networkInterfaces, tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { KeyCheck } from "../src/server/auth.ts";
 import { pageSize } from "../src/server/ui.ts";
+import { stringify } from "yaml";
+import { everythingStdio } from "./fakes/mcp-everything.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
@@ -31,6 +36,7 @@ const SURFACES: { method: string; path: string; body?: unknown }[] = [
   { method: "GET", path: "/admin/facets" },
   { method: "GET", path: "/admin/stats?window=day" },
   { method: "GET", path: "/admin/config" },
+  { method: "GET", path: "/admin/mcp" },
   { method: "POST", path: "/admin/reload" },
   { method: "POST", path: "/admin/tools/rank", body: CHAT },
   { method: "GET", path: "/metrics" },
@@ -265,3 +271,20 @@ describe("request-log API and metrics", () => {
     }
   });
 });
+
+test("/metrics: an MCP server's up gauge follows its state (the reference server up, a missing command down)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "llm-proxy-dashboard-mcp-"));
+  const serversFile = join(dir, "servers.yaml");
+  writeFileSync(serversFile, stringify({ servers: { everything: everythingStdio(), dead: { command: "/nonexistent/server" } } }));
+  const proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url }], mcp_config: serversFile });
+  try {
+    await proxy.runtime.mcp.ready(["everything", "dead"]);
+    const families = parsePrometheusTextFormat(await (await fetch(`${proxy.url}/metrics`)).text()) as { name: string; metrics: { labels: Record<string, string>; value: string }[] }[];
+    const up = families.find((f) => f.name === "llm_proxy_mcp_server_up")!.metrics;
+    expect(Object.fromEntries(up.map((m) => [m.labels.server, m.value]))).toEqual({ everything: "1", dead: "0" });
+  } finally {
+    await proxy.runtime.mcp.close();
+    proxy.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

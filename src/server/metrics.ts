@@ -5,7 +5,7 @@
  *
  * The hot path pays one `observe(row)` per finished request (the request-log row, also when the log
  * is off): a few counter increments and two histogram observations. Gauges that describe state
- * (upstream up, the request log's queue and failures) are read when scraped.
+ * (upstream and MCP server up, the request log's queue and failures) are read when scraped.
  */
 import { Elysia } from "elysia";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -57,7 +57,7 @@ export class Metrics {
   private readonly proxyToolCalls;
 
   /** @param runtime read when scraped, for the state gauges */
-  constructor(runtime: Pick<Runtime, "state" | "requestLog">) {
+  constructor(runtime: Pick<Runtime, "state" | "requestLog" | "mcp">) {
     const registers = [this.registry];
     this.requests = new Counter({ name: "llm_proxy_requests_total", help: "Finished requests", labelNames: ["endpoint", "model", "upstream", "status"], registers });
     this.latency = new Histogram({ name: "llm_proxy_request_duration_seconds", help: "Arrival to last byte sent", labelNames: ["endpoint", "model", "upstream"], buckets: LATENCY_BUCKETS, registers });
@@ -76,6 +76,16 @@ export class Metrics {
       collect() {
         this.reset();
         for (const u of runtime.state.upstreams.list) if (u.health.reachable !== null) this.set({ upstream: u.name }, u.health.reachable ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "llm_proxy_mcp_server_up",
+      help: "1 when the MCP server is connected and ready, 0 when connecting, down, stopped or disabled",
+      labelNames: ["server"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [server, health] of Object.entries(runtime.mcp.health())) this.set({ server }, health.state === "ready" ? 1 : 0);
       },
     });
     new Gauge({

@@ -459,14 +459,16 @@ async function servers(): Promise<void> {
     h("thead", {}, h("tr", {}, ...["upstream", "type", "base URL", "health", "last ok", "last error"].map((c) => h("th", {}, c)))),
     h("tbody", {}, ...health.upstreams.map((u) => h("tr", {}, h("td", {}, String(u.name)), h("td", {}, String(u.type)), h("td", {}, String(u.base_url)), h("td", {}, reach(u.reachable)), h("td", {}, show(u.last_ok_at)), h("td", {}, show(u.last_error))))),
   );
-  const mcp = Object.entries(health.mcp_servers ?? {});
+  // /admin/mcp has more than /health (tool names, calls, p50/p95, restarts); every field is shown.
+  const servers = await api<{ servers: Row[] }>("/admin/mcp").then((r) => r.servers).catch(() => undefined);
+  const mcp: [string, Row][] = servers ? servers.map((s) => [String(s.name), Object.fromEntries(Object.entries(s).filter(([k]) => k !== "name"))]) : Object.entries(health.mcp_servers ?? {});
   const keys = [...new Set(mcp.flatMap(([, s]) => Object.keys(s)))];
   const mcpTable = mcp.length
     ? h(
         "table",
-        { className: "grid" },
+        { className: "grid wrap" },
         h("thead", {}, h("tr", {}, h("th", {}, "MCP server"), ...keys.map((k) => h("th", {}, k)))),
-        h("tbody", {}, ...mcp.map(([name, s]) => h("tr", {}, h("td", {}, name), ...keys.map((k) => h("td", { className: k === "state" ? (s[k] === "up" || s[k] === "ready" ? "ok" : s[k] === "down" ? "bad" : "") : "" }, show(s[k])))))),
+        h("tbody", {}, ...mcp.map(([name, s]) => h("tr", {}, h("td", {}, name), ...keys.map((k) => h("td", { className: k === "state" ? (s[k] === "ready" ? "ok" : s[k] === "down" ? "bad" : "") : "" }, Array.isArray(s[k]) ? (s[k] as unknown[]).join(", ") : show(s[k])))))),
       )
     : h("p", { className: "muted" }, "No MCP servers configured.");
   main.append(
