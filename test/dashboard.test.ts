@@ -197,7 +197,7 @@ describe("request-log API and metrics", () => {
     expect(body.tools_kept).toEqual(body.tool_decisions.filter((d: any) => d.kept).map((d: any) => d.name));
     expect(body.request_body.tools).toHaveLength(12);
     // Columns the reader does not name come through as they are (later migrations' columns too).
-    const columns = proxy.runtime.requestLog!.reader.columns();
+    const columns = await proxy.runtime.requestLog!.reader.columns();
     expect(Object.keys(body).sort()).toEqual([...columns].sort());
   });
 

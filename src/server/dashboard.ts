@@ -8,24 +8,25 @@
  * - `GET /admin/stats?window=hour|day|week`: the overview's time series and per-model figures;
  * - `GET /admin/config`: the effective config, secrets masked as by `check-config`.
  *
+ * Reads run in the request log's reader Worker (request-log-queries.ts), off the event loop.
  * The log's rows become visible once its Worker wrote them (`log.flush_interval_ms`, 100 ms by
  * default). With `log.requests: false` the request routes answer 404 `request_log_off`.
  */
 import { Elysia, t } from "elysia";
 import { maskSecrets } from "../config/load.ts";
 import type { Runtime } from "../runtime.ts";
-import type { RequestLogReader } from "../store/request-log-reader.ts";
+import type { RequestLogQueries } from "../store/request-log-queries.ts";
 import { ProxyError } from "./errors.ts";
 
 const optionalNumber = t.Optional(t.Numeric({ minimum: 0 }));
 
 export function dashboardRoutes(runtime: Runtime) {
-  const reader = (): RequestLogReader => {
+  const reader = (): RequestLogQueries => {
     if (!runtime.requestLog) throw new ProxyError(404, "The request log is off (log.requests: false): the dashboard has no requests to show.", "invalid_request_error", "request_log_off");
     return runtime.requestLog.reader;
   };
   return new Elysia({ name: "dashboard" })
-    .get("/admin/requests", ({ query }) => ({ data: reader().list(query) }), {
+    .get("/admin/requests", async ({ query }) => ({ data: await reader().list(query) }), {
       query: t.Object({
         after: optionalNumber,
         before: optionalNumber,
@@ -38,8 +39,8 @@ export function dashboardRoutes(runtime: Runtime) {
     })
     .get(
       "/admin/requests/:id",
-      ({ params }) => {
-        const row = reader().get(params.id);
+      async ({ params }) => {
+        const row = await reader().get(params.id);
         if (!row) throw new ProxyError(404, `No request-log row ${params.id} (pruned, or not written yet).`, "invalid_request_error", "not_found");
         return row;
       },

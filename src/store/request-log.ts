@@ -9,7 +9,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ToolDecision } from "../selection/rank.ts";
-import { RequestLogReader } from "./request-log-reader.ts";
+import { RequestLogQueries } from "./request-log-queries.ts";
 import { openDatabase } from "./request-log-writer.ts";
 
 export interface RequestLogRow {
@@ -91,11 +91,11 @@ export class RequestLog {
     this.timer.unref?.();
   }
 
-  private readerOf: RequestLogReader | undefined;
+  private readerOf: RequestLogQueries | undefined;
 
-  /** A read-only view of the log for the dashboard, opened on first use. */
-  get reader(): RequestLogReader {
-    return (this.readerOf ??= new RequestLogReader(this.path));
+  /** The dashboard's reads of the log, in a Worker started on first use. */
+  get reader(): RequestLogQueries {
+    return (this.readerOf ??= new RequestLogQueries(this.path));
   }
 
   /** Rows that could not be written. */
