@@ -115,6 +115,19 @@ describe("admin keys configured", () => {
   });
 });
 
+test("with admin keys only, a client's own key is forwarded to an upstream without api_key, an admin key never", async () => {
+  const proxy = startProxy({ auth: { admin_keys: [ADMIN_KEY] }, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
+  try {
+    const send = (key: string) => new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({ model: "fake-model", messages: CHAT.messages });
+    await send("sk-users-upstream-key");
+    expect(upstream.requests.at(-1)!.headers.authorization).toBe("Bearer sk-users-upstream-key");
+    await send(ADMIN_KEY);
+    expect(upstream.requests.at(-1)!.headers.authorization).toBeUndefined();
+  } finally {
+    proxy.stop();
+  }
+});
+
 describe("no admin keys: loopback clients only", () => {
   test("the rule itself, for any address", () => {
     const keys = new KeyCheck({ keys: [], key_sha256: [], admin_keys: [], admin_key_sha256: [] });

@@ -66,6 +66,12 @@ export class KeyCheck {
     return headers.get("x-api-key") ?? undefined;
   }
 
+  /** True when the request carries one of the admin keys (never to be forwarded upstream). */
+  presentsAdminKey(headers: Headers): boolean {
+    const key = KeyCheck.presented(headers);
+    return key !== undefined && this.adminEnabled && matches(this.adminDigests, sha256(key));
+  }
+
   /** True when `pathname` (not an admin surface) may be served with the given headers; an admin key opens client routes too. */
   allows(pathname: string, headers: Headers): boolean {
     if (!this.enabled || OPEN_PATHS.has(pathname)) return true;

@@ -1,7 +1,7 @@
 /**
  * Starts the Exchange of an incoming request: its id, the client's disconnect signal, the client's
- * Authorization (forwarded only when the proxy does not check keys itself: then it is our key,
- * not the upstream's) and where its log row goes.
+ * Authorization (forwarded only when the proxy does not check keys itself and it is not an admin
+ * key: those are our keys, not the upstream's) and where its log row goes.
  */
 import { configSecrets, redact } from "../config/secrets.ts";
 import { Exchange } from "../pipeline/exchange.ts";
@@ -33,7 +33,7 @@ export function startExchange(runtime: Runtime, request: Request, endpoint: stri
     endpoint,
     method: request.method,
     signal: request.signal,
-    clientAuthorization: runtime.state.keys.enabled ? null : request.headers.get("authorization"),
+    clientAuthorization: runtime.state.keys.enabled || runtime.state.keys.presentsAdminKey(request.headers) ? null : request.headers.get("authorization"),
     record: (row) => {
       markCut(row, runtime.cutting);
       runtime.metrics.observe(row);
