@@ -103,6 +103,8 @@ test("non-streaming, one round with two proxy calls: results go back, the answer
   const row = lastRow();
   expect(row).toMatchObject({ status: 200, tool_rounds: 1, tool_loop_end: "answer", client_model: "augmented/test", prompt_tokens: a.prompt + b.prompt });
   expect(JSON.parse(row.proxy_tool_calls as unknown as string).map((c: any) => [c.name, c.ok])).toEqual([["calculator", true], ["get_current_time", true]]);
+  // For the dashboard: each call's round and, with log.bodies, its arguments.
+  expect(JSON.parse(row.proxy_tool_calls as unknown as string).map((c: any) => [c.round, JSON.parse(c.arguments)])).toEqual([[1, { expression: "6 * 7" }], [1, { timezone: "Europe/Berlin" }]]);
   expect(row.tool_time_ms).toBeGreaterThanOrEqual(0);
   expect(JSON.parse(row.response_body!).choices[0].message.content).toBe("It is 42 o'clock.");
 });
@@ -142,6 +144,7 @@ test("streaming, several rounds (fragments and whole calls): content of every ro
   expect(usage).toMatchObject({ prompt_tokens: expected.reduce((s, u) => s + u.prompt, 0), completion_tokens: expected.reduce((s, u) => s + u.completion, 0) });
   const row = lastRow();
   expect(row).toMatchObject({ tool_rounds: 2, tool_loop_end: "answer", finish_reason: "stop", stream: 1 });
+  expect(JSON.parse(row.proxy_tool_calls as unknown as string).map((c: any) => c.round)).toEqual(bodies[1].messages.filter((m: any) => m.role === "tool").map(() => 1).concat([2]));
   expect(row.response_body).toEndWith("data: [DONE]\n\n");
   expect(row.response_body).toContain('"delta":{"role":"assistant","content":"Let me check. "}');
 });
