@@ -37,6 +37,7 @@ const SURFACES: { method: string; path: string; body?: unknown }[] = [
   { method: "GET", path: "/admin/stats?window=day" },
   { method: "GET", path: "/admin/config" },
   { method: "GET", path: "/admin/mcp" },
+  { method: "GET", path: "/admin/compression" },
   { method: "POST", path: "/admin/reload" },
   { method: "POST", path: "/admin/tools/rank", body: CHAT },
   { method: "GET", path: "/metrics" },
