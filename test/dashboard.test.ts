@@ -137,6 +137,10 @@ describe("no admin keys: loopback clients only", () => {
     for (const address of ["192.0.2.7", "10.0.0.1", "::ffff:192.0.2.7", "fe80::1", undefined]) {
       expect(keys.admitAdmin("/metrics", headers, address)).toMatchObject({ ok: false, status: 403 });
     }
+    // A reverse proxy on the same host connects from loopback: what it forwards is not local.
+    for (const h of ["x-forwarded-for", "forwarded", "x-real-ip"]) {
+      expect(keys.admitAdmin("/admin/config", new Headers({ [h]: "192.0.2.7" }), "127.0.0.1")).toMatchObject({ ok: false, status: 403 });
+    }
     // With client keys and no admin keys, a loopback client needs a client key, as before admin keys existed.
     const clientKeyed = new KeyCheck({ keys: [CLIENT_KEY], key_sha256: [], admin_keys: [], admin_key_sha256: [] });
     expect(clientKeyed.admitAdmin("/admin/config", headers, "127.0.0.1")).toMatchObject({ ok: false, status: 401 });

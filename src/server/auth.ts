@@ -5,7 +5,8 @@
  *
  * Admin surfaces (`/ui`, `/admin/*`, `/metrics`: they show conversations) follow their own rule,
  * `admitAdmin()`: with `auth.admin_keys`/`admin_key_sha256` set, only an admin key opens them (from
- * any address); without, they answer loopback clients only, with a client key when client keys are set.
+ * any address); without, they answer loopback clients only (and no request a reverse proxy forwarded),
+ * with a client key when client keys are set.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "../config/schema.ts";
@@ -25,6 +26,9 @@ export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
+
+/** Headers a reverse proxy adds (RFC 7239 and the de-facto ones). */
+const FORWARDED = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
 /** What `admitAdmin` decided: `ok`, or the status to refuse with (401 no/wrong key, 403 not allowed). */
 export type AdminVerdict = { ok: true } | { ok: false; status: 401 | 403; message: string };
@@ -98,8 +102,10 @@ export class KeyCheck {
       if (matches(this.digests, digest)) return { ok: false, status: 403, message: "A client key does not open admin surfaces: use a key from auth.admin_keys." };
       return { ok: false, status: 401, message: "Incorrect admin key." };
     }
-    if (!isLoopback(clientAddress)) {
-      return { ok: false, status: 403, message: "Admin surfaces answer only loopback clients unless auth.admin_keys is set." };
+    // A reverse proxy on the same machine connects from loopback for every client it serves: a
+    // forwarded request is not a local one.
+    if (!isLoopback(clientAddress) || FORWARDED.some((h) => headers.has(h))) {
+      return { ok: false, status: 403, message: "Admin surfaces answer only loopback clients (not forwarded requests) unless auth.admin_keys is set." };
     }
     if (shell || !this.enabled) return { ok: true };
     return this.allows(pathname, headers) ? { ok: true } : { ok: false, status: 401, message: "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'." };

@@ -280,7 +280,8 @@ async function requests(): Promise<void> {
     while (tbody.children.length > 500) tbody.lastElementChild!.remove();
   };
   const loop = async () => {
-    await guarded(poll);
+    // A hidden tab does not poll; it catches up (rows after `last`) when shown again.
+    if (!document.hidden) await guarded(poll);
     if (!stopped) timer = setTimeout(loop, POLL_MS);
   };
   for (const s of Object.values(selects)) {
