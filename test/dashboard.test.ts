@@ -276,6 +276,19 @@ describe("request-log API and metrics", () => {
     expect(pageSize().gzip).toBeLessThan(300 * 1024);
   });
 
+  test("a request log that cannot be read (its file deleted under the proxy): 503 in the OpenAI shape, no crash", async () => {
+    const broken = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
+    try {
+      rmSync(broken.runtime.requestLog!.path);
+      const res = await fetch(`${broken.url}/admin/requests`);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as any).error).toMatchObject({ type: "server_error", code: "request_log_unreadable" });
+      expect((await fetch(`${broken.url}/health`)).status).toBe(200);
+    } finally {
+      broken.stop();
+    }
+  });
+
   test("with log.requests off, the request routes say so; /metrics still counts", async () => {
     const off = startProxy({ log: { requests: false }, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
     try {

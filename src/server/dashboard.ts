@@ -10,7 +10,8 @@
  *
  * Reads run in the request log's reader Worker (request-log-queries.ts), off the event loop.
  * The log's rows become visible once its Worker wrote them (`log.flush_interval_ms`, 100 ms by
- * default). With `log.requests: false` the request routes answer 404 `request_log_off`.
+ * default). With `log.requests: false` the request routes answer 404 `request_log_off`; a log
+ * that cannot be read, 503 `request_log_unreadable`.
  */
 import { Elysia, t } from "elysia";
 import { maskSecrets } from "../config/load.ts";
@@ -21,12 +22,17 @@ import { ProxyError } from "./errors.ts";
 const optionalNumber = t.Optional(t.Numeric({ minimum: 0 }));
 
 export function dashboardRoutes(runtime: Runtime) {
-  const reader = (): RequestLogQueries => {
+  /** Runs one read; a log that cannot be read (a deleted or corrupt file) is a 503 that says so. */
+  const read = async <T>(query: (reader: RequestLogQueries) => Promise<T>): Promise<T> => {
     if (!runtime.requestLog) throw new ProxyError(404, "The request log is off (log.requests: false): the dashboard has no requests to show.", "invalid_request_error", "request_log_off");
-    return runtime.requestLog.reader;
+    try {
+      return await query(runtime.requestLog.reader);
+    } catch (err) {
+      throw new ProxyError(503, `The request log cannot be read: ${(err as Error).message}`, "server_error", "request_log_unreadable");
+    }
   };
   return new Elysia({ name: "dashboard" })
-    .get("/admin/requests", async ({ query }) => ({ data: await reader().list(query) }), {
+    .get("/admin/requests", async ({ query }) => ({ data: await read((r) => r.list(query)) }), {
       query: t.Object({
         after: optionalNumber,
         before: optionalNumber,
@@ -40,14 +46,14 @@ export function dashboardRoutes(runtime: Runtime) {
     .get(
       "/admin/requests/:id",
       async ({ params }) => {
-        const row = await reader().get(params.id);
+        const row = await read((r) => r.get(params.id));
         if (!row) throw new ProxyError(404, `No request-log row ${params.id} (pruned, or not written yet).`, "invalid_request_error", "not_found");
         return row;
       },
       { params: t.Object({ id: t.Numeric({ minimum: 1 }) }) },
     )
-    .get("/admin/facets", () => reader().facets())
-    .get("/admin/stats", ({ query }) => reader().stats(query.window ?? "hour"), {
+    .get("/admin/facets", () => read((r) => r.facets()))
+    .get("/admin/stats", ({ query }) => read((r) => r.stats(query.window ?? "hour")), {
       query: t.Object({ window: t.Optional(t.Union([t.Literal("hour"), t.Literal("day"), t.Literal("week")])) }),
     })
     .get("/admin/config", () => ({ path: runtime.state.configPath ?? null, config: maskSecrets(runtime.state.config) }));
