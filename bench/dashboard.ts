@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Metrics } from "../src/server/metrics.ts";
-import { pageSize } from "../src/server/ui.ts";
+import { pageSize } from "../src/ui/page.ts";
 import { RequestLogReader } from "../src/store/request-log-reader.ts";
 import { RequestLogWriter } from "../src/store/request-log-writer.ts";
 import type { RequestLogRow } from "../src/store/request-log.ts";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { KeyCheck } from "../src/server/auth.ts";
-import { pageSize } from "../src/server/ui.ts";
+import { pageSize } from "../src/ui/page.ts";
 import { stringify } from "yaml";
 import { everythingStdio } from "./fakes/mcp-everything.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
@@ -279,6 +279,9 @@ describe("request-log API and metrics", () => {
   test("a request log that cannot be read (its file deleted under the proxy): 503 in the OpenAI shape, no crash", async () => {
     const broken = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
     try {
+      // One row written first: the writer then holds the file open and will not create it again.
+      await fetch(`${broken.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(CHAT) });
+      broken.rows();
       rmSync(broken.runtime.requestLog!.path);
       const res = await fetch(`${broken.url}/admin/requests`);
       expect(res.status).toBe(503);
