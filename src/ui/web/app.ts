@@ -376,6 +376,7 @@ async function showDetail(id: number, into: HTMLElement): Promise<void> {
     );
     const decisions = r.tool_decisions as Decision[] | null;
     if (Array.isArray(decisions)) {
+      const forwarded = Array.isArray(r.tools_kept) ? new Set(r.tools_kept as string[]) : undefined;
       const sorted = [...decisions].sort((a, b) => Number(b.kept) - Number(a.kept) || a.rank - b.rank);
       sections.push(
         h(
@@ -385,9 +386,12 @@ async function showDetail(id: number, into: HTMLElement): Promise<void> {
           h(
             "tbody",
             {},
-            ...sorted.map((d) =>
-              h("tr", { className: d.kept ? "kept" : "dropped" }, h("td", {}, d.name), h("td", {}, d.rank), h("td", {}, num(d.lexical, 3)), h("td", {}, num(d.semantic, 3)), h("td", {}, num(d.fused, 3)), h("td", {}, d.kept ? "kept" : "dropped"), h("td", {}, d.reason)),
-            ),
+            ...sorted.map((d) => {
+              // A later stage may forward a tool the selector dropped (e.g. a cache-stable working set), or cut one it kept.
+              const sent = forwarded ? forwarded.has(d.name) : d.kept;
+              const verdict = d.kept === sent ? (d.kept ? "kept" : "dropped") : sent ? "dropped, but forwarded" : "kept, but not forwarded";
+              return h("tr", { className: sent ? "kept" : "dropped" }, h("td", {}, d.name), h("td", {}, d.rank), h("td", {}, num(d.lexical, 3)), h("td", {}, num(d.semantic, 3)), h("td", {}, num(d.fused, 3)), h("td", {}, verdict), h("td", {}, d.reason));
+            }),
           ),
         ),
       );
