@@ -4,8 +4,8 @@
  * asks for the key and keeps it for the session, a chat request made through the proxy shows up in
  * the live table within a second, its detail shows the kept and dropped tools, the filters and the
  * selection playground work, a reload of a broken config shows the validation error, upstreams and
- * an MCP server (the real reference server) show their health, and the page logs no console error. Saves the screenshots
- * shown in the README (docs/dashboard-overview.png, docs/dashboard-request.png).
+ * an MCP server (the real reference server) show their health, and the page logs no console error.
+ * With UPDATE_SCREENSHOTS=1 it saves the screenshots shown in the README (docs/dashboard-*.png).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,7 +21,8 @@ import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_KEY = "sk-admin-browser-test";
 const CLIENT_KEY = "sk-client-browser-test";
-const DOCS = join(import.meta.dir, "..", "docs");
+/** Screenshots go to docs/ (shown in the README) with UPDATE_SCREENSHOTS=1, else to a temp dir: a test run leaves the tree clean. */
+const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(import.meta.dir, "..", "docs") : mkdtempSync(join(tmpdir(), "llm-proxy-screenshots-"));
 
 const TOOLS = [
   ["light_turn_on", "Turn on a light in an area"],
@@ -75,6 +76,7 @@ afterAll(async () => {
   await proxy?.runtime.mcp.close();
   proxy?.stop();
   if (mcpDir) rmSync(mcpDir, { recursive: true, force: true });
+  if (!SHOTS.endsWith("docs")) rmSync(SHOTS, { recursive: true, force: true });
   upstream?.stop();
 });
 
@@ -94,7 +96,7 @@ test("the page asks for the admin key once, keeps it for the session, and shows 
   await page.reload();
   await page.locator(".card").first().waitFor();
   expect(await page.locator("#login").isHidden()).toBe(true);
-  await page.screenshot({ path: join(DOCS, "dashboard-overview.png") });
+  await page.screenshot({ path: join(SHOTS, "dashboard-overview.png") });
 });
 
 test("a chat request made through the proxy appears in the live table within a second; its detail shows the kept tools", async () => {
@@ -115,7 +117,7 @@ test("a chat request made through the proxy appears in the live table within a s
   expect(keptNames.sort()).toEqual(JSON.parse(logged.tools_kept as unknown as string).sort());
   expect(await page.locator("#detail table.decisions tr.dropped").count()).toBe(TOOLS.length - keptNames.length);
   expect(await page.locator("#detail").textContent()).toContain("please turn on the kitchen light");
-  await page.screenshot({ path: join(DOCS, "dashboard-request.png") });
+  await page.screenshot({ path: join(SHOTS, "dashboard-request.png") });
 });
 
 /** Waits until the live table's column `n` (from 1) satisfies `ok`. */
