@@ -39,6 +39,7 @@ beforeAll(() => {
       { name: "fake", base_url: upstream.url, api_key: "sk-upstream-secret", ...timing },
       { name: "dead", base_url: `http://127.0.0.1:${closedPort}/v1`, models: ["dead-model"], ...timing },
       { name: "hurried", base_url: upstream.url, models: ["hurried-model"], ...timing, deadline_ms: 500 },
+      { name: "flaky", base_url: upstream.url, models: ["flaky-model"], ...timing, retry_on: [500] },
     ],
   });
   client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "client-key", maxRetries: 0 });
@@ -75,7 +76,40 @@ describe("retries", () => {
     upstream.script.push({ status: 503 }, { status: 503 });
     const res = await client.chat.completions.create({ model: "fake-model", messages });
     expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
-    expect(lastRow()).toMatchObject({ status: 200, retries: 2 });
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 200, retries: 2 });
+    expect(JSON.parse(row.retry_reasons as unknown as string)).toEqual([
+      'HTTP 503: {"error":{"message":"fake error 503","type":"server_error","param":null,"code":null}}',
+      'HTTP 503: {"error":{"message":"fake error 503","type":"server_error","param":null,"code":null}}',
+    ]);
+  });
+
+  test("a 500 is not retried by default (an LLM server's 500 is deterministic): one generation, at once", async () => {
+    const message = "the model produced output that does not match the expected format";
+    upstream.script.push({ status: 500, body: { error: { code: 500, message, type: "server_error" } } });
+    const before = upstream.chatRequests.length;
+    const err = await client.chat.completions.create({ model: "fake-model", messages }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err.message).toContain(message);
+    expect(upstream.chatRequests.length - before).toBe(1);
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 500, retries: 0, retry_reasons: null });
+  });
+
+  test("retry_on: [500] retries it, and the log says why, with the first bytes of the error", async () => {
+    const long = "x".repeat(500);
+    upstream.script.push({ status: 500, body: { error: { message: `boom ${long}` } } });
+    const res = await client.chat.completions.create({ model: "flaky-model", messages });
+    expect(res.choices[0]!.message.content).toBe("Hello from the fake upstream.");
+    const row = lastRow();
+    expect(row).toMatchObject({ status: 200, retries: 1, upstream: "flaky" });
+    const [reason] = JSON.parse(row.retry_reasons as unknown as string) as string[];
+    expect(reason).toStartWith('HTTP 500: {"error":{"message":"boom xxx');
+    expect(reason!.length).toBe("HTTP 500: ".length + 200);
+    // 503 is not in this upstream's list: passed on at once.
+    upstream.script.push({ status: 503 });
+    await client.chat.completions.create({ model: "flaky-model", messages }).catch(() => {});
+    expect(lastRow()).toMatchObject({ status: 503, retries: 0 });
   });
 
   test("retries exhausted: the client gets the upstream's status and JSON error body as is", async () => {
@@ -134,6 +168,9 @@ describe("retries", () => {
     expect(err.error.message).toContain("dead");
     const row = lastRow();
     expect(row).toMatchObject({ status: 502, retries: 2, upstream: "dead" });
+    const reasons = JSON.parse(row.retry_reasons as unknown as string) as string[];
+    expect(reasons).toHaveLength(2);
+    for (const reason of reasons) expect(reason).toMatch(/ConnectionRefused|ECONNREFUSED|Unable to connect/);
     expect(row.error).toContain("unreachable");
     const health = (await (await fetch(`${proxy.url}/health`)).json()) as any;
     const dead = health.upstreams.find((u: any) => u.name === "dead");
@@ -303,7 +340,7 @@ describe("streams", () => {
 });
 
 describe("retry policy", () => {
-  const timing = { retry_base_delay_ms: 100, retry_max_delay_ms: 1000, rate_limit_wait_ms: 2000, max_retry_after_ms: 60_000 };
+  const timing = { retry_on: [408, 429, 502, 503, 504], retry_base_delay_ms: 100, retry_max_delay_ms: 1000, rate_limit_wait_ms: 2000, max_retry_after_ms: 60_000 };
   const reply = (status: number, retryAfter?: string) => new Response(null, { status, headers: retryAfter ? { "retry-after": retryAfter } : {} });
 
   test("Retry-After: seconds, HTTP date, past date, garbage", () => {
@@ -324,8 +361,8 @@ describe("retry policy", () => {
   });
 
   test("which outcomes are retried, and after how long", () => {
-    for (const status of [400, 401, 403, 404, 409, 422]) expect(retryDelay(reply(status), 0, timing)).toBeUndefined();
-    for (const status of [408, 500, 502, 503, 504]) expect(retryDelay(reply(status), 0, timing)).toBeLessThanOrEqual(100);
+    for (const status of [400, 401, 403, 404, 409, 422, 500]) expect(retryDelay(reply(status), 0, timing)).toBeUndefined();
+    for (const status of [408, 502, 503, 504]) expect(retryDelay(reply(status), 0, timing)).toBeLessThanOrEqual(100);
     expect(retryDelay(undefined, 0, timing)).toBeLessThanOrEqual(100);
     expect(retryDelay(reply(429), 0, timing)).toBe(2000);
     expect(retryDelay(reply(429, "3"), 0, timing)).toBe(3000);

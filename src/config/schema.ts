@@ -21,6 +21,12 @@ export const UpstreamSchema = T.Object(
     /** Longest silence between two body chunks of a streamed response. */
     idle_timeout_ms: T.Integer({ minimum: 1, default: 120_000 }),
     max_retries: T.Integer({ minimum: 0, default: 2 }),
+    /**
+     * Response statuses retried (connection errors always are). No 500 by default: an LLM server's 500
+     * is usually deterministic (llama.cpp answers 500 when the model's output does not parse as a tool
+     * call), so a retry only generates the same failure again.
+     */
+    retry_on: T.Array(T.Integer({ minimum: 400, maximum: 599 }), { default: [408, 429, 502, 503, 504] }),
     retry_base_delay_ms: T.Integer({ minimum: 0, default: 500 }),
     retry_max_delay_ms: T.Integer({ minimum: 0, default: 30_000 }),
     /** Wait before retrying a 429 that carries no Retry-After. */

@@ -43,8 +43,9 @@ export function callOptions(exchange: Exchange) {
   return {
     signal: exchange.signal,
     clientAuthorization: exchange.clientAuthorization,
-    onRetry: () => {
+    onRetry: ({ reason }: { reason: string }) => {
       exchange.row.retries = (exchange.row.retries ?? 0) + 1;
+      (exchange.row.retry_reasons ??= []).push(reason);
     },
   };
 }

@@ -56,4 +56,7 @@ export const MIGRATIONS: string[] = [
   // /admin/tools/rank computes it, so the request's detail view can show kept and dropped tools and why.
   // (proxy_tool_calls entries also carry `round`, and `arguments` with log.bodies, from then on.)
   `ALTER TABLE requests ADD COLUMN tool_decisions TEXT;           -- JSON [{name, rank, lexical, semantic, fused, kept, reason}], the request's order`,
+  // Why each retry of the request happened (issue 15): JSON array of "HTTP 503: <first bytes of the
+  // error body>" or "ECONNREFUSED: ..." strings, in order; NULL when there was no retry.
+  `ALTER TABLE requests ADD COLUMN retry_reasons TEXT;`,
 ];

@@ -14,7 +14,7 @@ const COLUMNS = [
   "selection_ms", "request_body", "response_body", "tool_rounds", "proxy_tool_calls", "tool_time_ms", "tool_loop_end",
   "compression_mode", "prompt_tokens_estimated", "prompt_tokens_estimated_after", "token_budget",
   "compression_steps", "messages_dropped", "messages_truncated", "compression_ms", "upstream_status",
-  "tool_decisions",
+  "tool_decisions", "retry_reasons",
 ] as const;
 
 /** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */

@@ -31,6 +31,8 @@ export interface RequestLogRow {
   completion_tokens?: number | null;
   finish_reason?: string | null;
   retries?: number;
+  /** Why each retry happened, in order (status and first bytes of the error, or the connection failure). */
+  retry_reasons?: string[] | null;
   error?: string | null;
   tools_received?: number | null;
   tools_kept?: string[] | null;

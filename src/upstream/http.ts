@@ -1,8 +1,10 @@
 /**
  * One HTTP exchange with an upstream, with retries, backoff, timeouts and cancellation.
  *
- * - Retries connect errors and 408/429/5xx (see retry.ts), bounded by `max_retries` and `deadline_ms`.
- *   A retry happens only before this function returns, so never after the client got a byte.
+ * - Retries connect errors and the statuses of the upstream's `retry_on` (see retry.ts), bounded by
+ *   `max_retries` and `deadline_ms`. A retry happens only before this function returns, so never
+ *   after the client got a byte. Each retry is reported with its reason: the status and the first
+ *   bytes of the error body, or the connection failure.
  * - `timeout_ms` bounds connect + response headers of each attempt; `idle_timeout_ms` bounds the
  *   silence between two body chunks after that.
  * - Aborting `signal` (the client went away) aborts the upstream request at once, also mid-body.
@@ -24,7 +26,7 @@ export interface UpstreamRequest {
   clientAuthorization?: string | null;
   /** Aborted when the client disconnects. */
   signal?: AbortSignal;
-  /** Called before each retry with the wait in ms and why. */
+  /** Called before each retry with the wait in ms and why ("HTTP 503: <first bytes of the body>", "ECONNREFUSED: ..."). */
   onRetry?: (info: { attempt: number; waitMs: number; reason: string }) => void;
   /**
    * Hand the reply's body over as the upstream sent it, without the idle-timeout wrapper: the caller
@@ -130,6 +132,34 @@ export function responseHeaders(source: Headers): Headers {
   return headers;
 }
 
+/** Bytes of a retried error body kept in its reason: enough for a message, small enough for a log row. */
+const REASON_BYTES = 200;
+/** Longest wait for those bytes: the body is thrown away, only its start is worth a little time. */
+const REASON_WAIT_MS = 1_000;
+
+/** The start of `body` (at most REASON_BYTES, as text); cancels the rest. Never throws. */
+async function firstBytes(body: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const timer = setTimeout(() => void reader.cancel().catch(() => {}), REASON_WAIT_MS);
+  try {
+    while (size < REASON_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      size += value.length;
+    }
+  } catch {
+    // cut off or timed out: what arrived is the reason
+  } finally {
+    clearTimeout(timer);
+    void reader.cancel().catch(() => {});
+  }
+  const bytes = Buffer.concat(parts).subarray(0, REASON_BYTES);
+  return new TextDecoder().decode(bytes).replace(/\s+/g, " ").trim();
+}
+
 function describeFailure(err: unknown): string {
   const e = err as { code?: string; message?: string; name?: string };
   const message = String(e?.message ?? err);
@@ -205,8 +235,12 @@ export async function sendUpstream(upstream: UpstreamConfig, req: UpstreamReques
       return { response: new Response(body, init), retries: attempt, headersMs };
     }
     req.signal?.removeEventListener("abort", onClientAbort);
-    await response?.body?.cancel().catch(() => {});
-    req.onRetry?.({ attempt: attempt + 1, waitMs: waitMs!, reason: response ? `HTTP ${response.status}` : failure! });
+    let reason = failure!;
+    if (response) {
+      const start = response.body ? redact(await firstBytes(response.body), upstreamSecrets(upstream)) : "";
+      reason = start ? `HTTP ${response.status}: ${start}` : `HTTP ${response.status}`;
+    }
+    req.onRetry?.({ attempt: attempt + 1, waitMs: waitMs!, reason });
     await sleep(waitMs!, req.signal);
   }
 }

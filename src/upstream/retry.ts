@@ -4,9 +4,6 @@
  * `Retry-After` follows RFC 9110 §10.2.3 (delay-seconds or an HTTP-date).
  */
 
-/** Statuses worth another attempt: timeouts, rate limits and transient server errors. */
-export const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-
 /**
  * Parses a Retry-After header value into ms from `now`.
  * @returns undefined when absent or malformed; 0 for a date in the past
@@ -26,6 +23,8 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
 }
 
 export interface RetryTiming {
+  /** Statuses worth another attempt (the upstream's `retry_on`). */
+  retry_on: readonly number[];
   retry_base_delay_ms: number;
   retry_max_delay_ms: number;
   rate_limit_wait_ms: number;
@@ -37,7 +36,7 @@ export interface RetryTiming {
  * @returns ms to wait, or undefined when this outcome must not be retried
  */
 export function retryDelay(response: Response | undefined, attempt: number, timing: RetryTiming): number | undefined {
-  if (response && !RETRYABLE_STATUS.has(response.status)) return undefined;
+  if (response && !timing.retry_on.includes(response.status)) return undefined;
   const retryAfter = response ? parseRetryAfter(response.headers.get("retry-after")) : undefined;
   if (retryAfter !== undefined) return retryAfter <= timing.max_retry_after_ms ? retryAfter : undefined;
   if (response?.status === 429) return timing.rate_limit_wait_ms;
