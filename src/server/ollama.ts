@@ -12,17 +12,19 @@ import type { Exchange } from "../pipeline/exchange.ts";
 import { resolveTarget, type Target } from "../pipeline/resolve.ts";
 import { tapReply } from "../pipeline/tap.ts";
 import { encodeNDJSON, NDJSON_CONTENT_TYPE } from "../protocol/ndjson.ts";
-import type { OllamaChatRequest, OllamaEmbedResponse, OllamaGenerateRequest, OllamaShowResponse } from "../protocol/ollama.ts";
+import type { OllamaChatRequest, OllamaEmbedResponse, OllamaGenerateRequest, OllamaModelEntry } from "../protocol/ollama.ts";
 import { modelEntry, showResponse } from "../protocol/ollama-models.ts";
 import { chatRequestFromOllama, generateRequestFromOllama, type CanonicalRequest } from "../protocol/ollama-request.ts";
 import { ollamaChatFromCompletion, ollamaGenerateFromCompletion } from "../protocol/ollama-response.ts";
 import { errorMessageOf, ndjsonFromSSE, OllamaStreamEncoder, type OllamaReplyKind } from "../protocol/ollama-stream.ts";
 import type { ChatCompletion } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
+import { factsFromModelEntry, getModelFacts } from "../upstream/model-facts.ts";
+import { OllamaBackend } from "../upstream/ollama.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
 import { jsonBody } from "./json-body.ts";
-import { listModels } from "./openai.ts";
+import { servedModels, type ServedModel } from "./openai.ts";
 
 /** The Ollama API version reported by /api/version: the API level this front implements. */
 export const OLLAMA_API_VERSION = "0.12.0";
@@ -227,10 +229,23 @@ async function embed(runtime: Runtime, exchange: Exchange, name: string | undefi
   return { embeddings: data.map((d) => d.embedding as number[]), promptTokens: json.usage?.prompt_tokens ?? 0 };
 }
 
+/**
+ * The /api/tags entry of a served model: an Ollama upstream's own entry (its size, digest and details)
+ * under the served name; otherwise built from the facts in the upstream's model-list entry (llama.cpp
+ * `meta`), which costs no extra request.
+ */
+function tagsEntry(model: ServedModel, modifiedAt: string): OllamaModelEntry {
+  if (model.upstream?.config.type === "ollama" && typeof model.entry.digest === "string") {
+    return { ...(model.entry as unknown as OllamaModelEntry), name: model.id, model: model.id };
+  }
+  const facts = model.upstream?.config.type === "openai" ? factsFromModelEntry(model.entry) : {};
+  return modelEntry(model.id, modifiedAt, facts);
+}
+
 /** The Ollama routes, mounted at the root. */
 export function ollamaRoutes(runtime: Runtime) {
   const modifiedAt = () => new Date(runtime.startedAt).toISOString();
-  const served = async () => (await listModels(runtime)).map((m) => modelEntry(m.id, modifiedAt()));
+  const served = async () => (await servedModels(runtime)).map((m) => tagsEntry(m, modifiedAt()));
   const running = "Ollama is running";
 
   return new Elysia({ name: "ollama" })
@@ -249,10 +264,13 @@ export function ollamaRoutes(runtime: Runtime) {
         const name = body.model ?? body.name;
         try {
           const target = await servedTarget(runtime, name);
-          // An augmented model is ours: its own description, with the tools capability.
-          if (target.augmented) return showResponse(target.augmented.name, modifiedAt());
-          const native = target.upstream.backend as { show?: (model: string) => Promise<OllamaShowResponse | undefined> };
-          return (await native.show?.(target.model).catch(() => undefined)) ?? showResponse(name ?? target.model, modifiedAt());
+          // An Ollama upstream answers for itself; for others, what the upstream reports (nothing invented).
+          const native = !target.augmented && target.upstream.backend instanceof OllamaBackend ? await target.upstream.backend.show(target.model).catch(() => undefined) : undefined;
+          if (native) return native;
+          const facts = await getModelFacts(target.upstream, target.model);
+          // An augmented model is ours: the facts of the model it runs on, with the tools capability.
+          if (target.augmented) return showResponse(target.augmented.name, modifiedAt(), { ...facts, capabilities: [...new Set([...(facts.capabilities ?? ["completion"]), "tools"])] });
+          return showResponse(name ?? target.model, modifiedAt(), facts);
         } catch (err) {
           if (err instanceof ProxyError) return errorResponse(err, "ollama");
           throw err;

@@ -11,6 +11,7 @@ import { tapReply } from "../pipeline/tap.ts";
 import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
 import { sendUpstream } from "../upstream/http.ts";
+import type { UpstreamState } from "../upstream/registry.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
 import { jsonBody } from "./json-body.ts";
@@ -53,23 +54,43 @@ function decodePath(text: string): string {
   }
 }
 
-/** Lists every served model: augmented models first, then each upstream's ids (first upstream wins a duplicate), then aliases. */
-export async function listModels(runtime: Runtime): Promise<ModelEntry[]> {
+/** A served model: its id, the upstream serving it and that upstream's own entry for it. */
+export interface ServedModel {
+  id: string;
+  /** None for augmented models and aliases: their upstream is resolved per request. */
+  upstream?: UpstreamState;
+  /** The upstream's own entry for the model, as it listed it (empty for models it does not list). */
+  entry: Record<string, unknown>;
+  /** An augmented model's `owned_by` and `description`. */
+  owned_by?: string;
+  description?: string;
+}
+
+/** Every served model: augmented models first, then each upstream's (first upstream wins a duplicate id), then the aliases. */
+export async function servedModels(runtime: Runtime): Promise<ServedModel[]> {
   const { config, upstreams, models } = runtime.state;
-  const created = Math.floor(runtime.startedAt / 1000);
-  const seen = new Map<string, ModelEntry>();
-  for (const model of models.all) {
-    const entry: ModelEntry = { id: model.name, object: "model", created, owned_by: model.config.owned_by };
-    if (model.config.description) entry.description = model.config.description;
-    seen.set(model.name, entry);
+  const seen = new Map<string, ServedModel>();
+  for (const model of models.all) seen.set(model.name, { id: model.name, entry: {}, owned_by: model.config.owned_by, description: model.config.description || undefined });
+  for (const { upstream, models: listed } of await upstreams.allModelEntries()) {
+    for (const { id, entry } of listed ?? []) if (!seen.has(id)) seen.set(id, { id, upstream, entry });
   }
-  for (const { upstream, ids } of await upstreams.allModels()) {
-    for (const id of ids ?? []) if (!seen.has(id)) seen.set(id, { id, object: "model", created, owned_by: upstream.name });
-  }
-  for (const alias of Object.keys(config.models.aliases)) {
-    if (!seen.has(alias)) seen.set(alias, { id: alias, object: "model", created, owned_by: "llm-proxy" });
-  }
+  for (const alias of Object.keys(config.models.aliases)) if (!seen.has(alias)) seen.set(alias, { id: alias, entry: {} });
   return [...seen.values()];
+}
+
+/**
+ * Lists every served model as OpenAI model objects. An OpenAI-style upstream's entry keeps its own
+ * fields (llama.cpp's `meta`, `aliases`, `tags`, vLLM's `max_model_len`, ...); `owned_by` names the
+ * upstream that serves it (an augmented model's own `owned_by`, `llm-proxy` for aliases).
+ */
+export async function listModels(runtime: Runtime): Promise<ModelEntry[]> {
+  const created = Math.floor(runtime.startedAt / 1000);
+  return (await servedModels(runtime)).map((m) => {
+    const own = m.upstream?.config.type === "openai" ? m.entry : {};
+    const out: ModelEntry = { ...own, id: m.id, object: "model", created: typeof own.created === "number" ? own.created : created, owned_by: m.upstream?.name ?? m.owned_by ?? "llm-proxy" };
+    if (m.description) out.description = m.description;
+    return out;
+  });
 }
 
 /** The OpenAI routes, mounted at `/v1`, or at `prefix` in its place. Log rows name the `/v1` endpoint either way. */

