@@ -39,6 +39,8 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
     const t = tiny as LlamaServer;
     const tt = tools as LlamaServer;
     proxy = startProxy({
+      // Bodies in the log: the tests read llama-server's own reply (its `timings`) back from it.
+      log: { bodies: true },
       upstreams: [
         { name: "tiny", base_url: `${t.url}/v1`, max_retries: 0 },
         { name: "tools", base_url: `${tt.url}/v1`, max_retries: 0 },
@@ -85,5 +87,41 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       const { models } = await ollama.list();
       expect(models.find((m) => m.name === "tiny-random")!.details).toMatchObject({ quantization_level: "F32", parameter_size: info.details.parameter_size });
     });
+  });
+
+  describe("Ollama durations come from llama.cpp's timings", () => {
+    /** The llama.cpp `timings` of logged reply number `n` (JSON body, or the SSE chunk that carries them). */
+    const upstreamTimings = async (n: number) => {
+      // A stream's row is written when the proxy has read the upstream's end, a moment after the client's.
+      for (let i = 0; i < 100 && proxy.rows().length < n; i++) await Bun.sleep(10);
+      const body = proxy.rows()[n - 1]!.response_body!;
+      if (!body.startsWith("data:")) return JSON.parse(body).timings;
+      const events = body.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6)));
+      return events.findLast((e) => e.timings)!.timings;
+    };
+
+    for (const stream of [false, true]) {
+      test(`/api/chat and /api/generate, ${stream ? "streamed" : "not streamed"}`, async () => {
+        for (const kind of ["chat", "generate"] as const) {
+          const request = { model: "tiny-random", options: { num_predict: 12, seed: 1 } };
+          const n = proxy.rows().length + 1;
+          let final: { prompt_eval_count?: number; prompt_eval_duration?: number; eval_count?: number; eval_duration?: number; total_duration?: number; done?: boolean };
+          if (stream) {
+            const parts = kind === "chat" ? await ollama.chat({ ...request, stream: true, messages: [{ role: "user", content: "Count to ten." }] }) : await ollama.generate({ ...request, stream: true, prompt: "Count to ten." });
+            for await (const part of parts) final = part;
+          } else {
+            final = kind === "chat" ? await ollama.chat({ ...request, stream: false, messages: [{ role: "user", content: "Count to ten." }] }) : await ollama.generate({ ...request, stream: false, prompt: "Count to ten." });
+          }
+          const timings = await upstreamTimings(n);
+          expect(final!.done).toBe(true);
+          expect(final!.eval_count).toBe(12);
+          expect(final!.eval_count).toBe(timings.predicted_n);
+          expect(final!.prompt_eval_count).toBe(timings.prompt_n + timings.cache_n);
+          expect(final!.prompt_eval_duration).toBe(Math.round(timings.prompt_ms * 1e6));
+          expect(final!.eval_duration).toBe(Math.round(timings.predicted_ms * 1e6));
+          expect(final!.total_duration!).toBeGreaterThanOrEqual(final!.eval_duration!);
+        }
+      });
+    }
   });
 });

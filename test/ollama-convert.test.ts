@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { OLLAMA_EXTRAS } from "../src/protocol/ollama.ts";
 import { modelDetails } from "../src/protocol/ollama-models.ts";
 import { chatRequestFromOllama, imageUrl, ollamaChatRequestFrom, parseToolArguments } from "../src/protocol/ollama-request.ts";
-import { ollamaMessageFrom } from "../src/protocol/ollama-response.ts";
+import { completionFromOllama, doneStats, ollamaMessageFrom } from "../src/protocol/ollama-response.ts";
 import { ProxyError } from "../src/server/errors.ts";
 
 const withArguments = (args: unknown) => chatRequestFromOllama({ model: "m", messages: [{ role: "assistant", tool_calls: [{ function: { name: "f", arguments: args as Record<string, unknown> } }] }] });
@@ -79,5 +79,36 @@ describe("model details from names", () => {
     expect(modelDetails("llama3.2:3b-instruct-q4_K_M")).toMatchObject({ family: "llama3", parameter_size: "3B", quantization_level: "Q4_K_M" });
     expect(modelDetails("Qwen/Qwen2.5-7B-Instruct")).toMatchObject({ family: "Qwen2", parameter_size: "7B" });
     expect(modelDetails("gpt-4o-mini")).toMatchObject({ family: "gpt", parameter_size: "" });
+  });
+});
+
+describe("durations of the final object", () => {
+  const usage = { prompt_tokens: 100, completion_tokens: 12, total_tokens: 112 };
+
+  test("the upstream's timings win; counts fall back to them when usage is missing", () => {
+    const timings = { cache_n: 90, prompt_n: 10, prompt_ms: 2.5, predicted_n: 12, predicted_ms: 30 };
+    expect(doneStats({ startedMs: 0, firstTokenMs: 40, endMs: 100 }, usage, "stop", 0, timings)).toMatchObject({
+      total_duration: 100e6,
+      prompt_eval_duration: 2.5e6,
+      eval_duration: 30e6,
+      prompt_eval_count: 100,
+      eval_count: 12,
+    });
+    expect(doneStats({ startedMs: 0, endMs: 100 }, undefined, "stop", 0, timings)).toMatchObject({ prompt_eval_count: 100, eval_count: 12 });
+  });
+
+  test("streamed without timings: split at the first token as the proxy saw it", () => {
+    expect(doneStats({ startedMs: 0, firstTokenMs: 40, endMs: 100 }, usage, "stop")).toMatchObject({ prompt_eval_duration: 40e6, eval_duration: 60e6, total_duration: 100e6 });
+  });
+
+  test("a whole reply without timings: all the wait counts as generation (a lower bound on the rate), none as prompt", () => {
+    expect(doneStats({ startedMs: 0, endMs: 100 }, usage, "stop")).toMatchObject({ prompt_eval_duration: 0, eval_duration: 100e6, total_duration: 100e6 });
+  });
+
+  test("an Ollama upstream's own durations survive the canonical form as timings", () => {
+    const reply = { model: "m", created_at: "2025-01-01T00:00:00Z", message: { role: "assistant", content: "hi" }, done: true, done_reason: "stop", prompt_eval_count: 21, prompt_eval_duration: 5e6, eval_count: 7, eval_duration: 70e6 };
+    const completion = completionFromOllama(reply, "m", "id");
+    expect(completion.timings).toEqual({ prompt_n: 21, prompt_ms: 5, predicted_n: 7, predicted_ms: 70 });
+    expect(doneStats({ startedMs: 0, endMs: 200 }, completion.usage, "stop", 0, completion.timings)).toMatchObject({ prompt_eval_duration: 5e6, eval_duration: 70e6 });
   });
 });

@@ -5,12 +5,14 @@
  * - Tool-call `arguments`: OpenAI's JSON strings become objects (Ollama clients such as Home
  *   Assistant call `.items()` on them); objects become JSON strings the other way.
  * - Reasoning: `reasoning_content` (or `reasoning`) <-> `thinking`.
- * - Durations are nanoseconds; counts come from usage when the upstream reports it.
+ * - Durations are nanoseconds; counts come from usage when the upstream reports it. Prompt and
+ *   generation times are the upstream's own when it reports them (llama.cpp `timings`), else measured
+ *   by the proxy (see doneStats).
  */
 import { ProxyError } from "../server/errors.ts";
 import type { OllamaChatResponse, OllamaDoneStats, OllamaGenerateResponse, OllamaMessage, OllamaToolCall } from "./ollama.ts";
 import { parseToolArguments } from "./ollama-request.ts";
-import type { ChatCompletion, ChatMessage, ToolCall, Usage } from "./openai.ts";
+import type { ChatCompletion, ChatMessage, Timings, ToolCall, Usage } from "./openai.ts";
 
 const NS_PER_MS = 1e6;
 
@@ -18,29 +20,61 @@ const NS_PER_MS = 1e6;
 export interface ReplyTiming {
   /** Arrival of the client's request. */
   startedMs: number;
-  /** First generated token (or the whole reply, when not streamed). */
-  firstTokenMs: number;
+  /**
+   * First generated token, when the reply was streamed; undefined when it came whole (the proxy then
+   * cannot tell prompt processing from generation).
+   */
+  firstTokenMs?: number;
   /** End of the reply. */
   endMs: number;
 }
+
+const ms = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
 
 /** OpenAI finish_reason -> Ollama done_reason ("length" stays, everything else is "stop", as Ollama reports tool calls). */
 export function doneReason(finishReason: string | null | undefined): string {
   return finishReason === "length" ? "length" : "stop";
 }
 
-/** The statistics of a final (`done: true`) object. `evalCount` is used when usage has no completion_tokens. */
-export function doneStats(timing: ReplyTiming, usage: Usage | null | undefined, finishReason: string | null | undefined, evalCount = 0): OllamaDoneStats {
-  const prompt = Math.max(0, timing.firstTokenMs - timing.startedMs);
-  const evaluation = Math.max(0, timing.endMs - timing.firstTokenMs);
+/**
+ * The statistics of a final (`done: true`) object.
+ * - Prompt and generation durations: the upstream's `timings.prompt_ms` / `predicted_ms` when it
+ *   reports them (llama.cpp; the Ollama backend carries an Ollama upstream's own durations the same
+ *   way); else, streamed, arrival to first token and first token to end as the proxy saw them; else
+ *   (a whole reply, no timings) the whole wait counts as generation and the prompt as 0, so a rate
+ *   computed from them is a lower bound, never an inflated one.
+ * - Counts: usage, else timings (`prompt_n + cache_n`, `predicted_n`), else `evalCount` (content deltas seen).
+ * - `total_duration` is the wall time the client waited.
+ */
+export function doneStats(timing: ReplyTiming, usage: Usage | null | undefined, finishReason: string | null | undefined, evalCount = 0, timings?: Timings | null): OllamaDoneStats {
+  const total = Math.max(0, timing.endMs - timing.startedMs);
+  const promptMs = ms(timings?.prompt_ms);
+  const predictedMs = ms(timings?.predicted_ms);
+  let prompt: number;
+  let evaluation: number;
+  if (promptMs !== undefined && predictedMs !== undefined) [prompt, evaluation] = [promptMs, predictedMs];
+  else if (timing.firstTokenMs !== undefined) [prompt, evaluation] = [Math.max(0, timing.firstTokenMs - timing.startedMs), Math.max(0, timing.endMs - timing.firstTokenMs)];
+  else [prompt, evaluation] = [0, total];
+  const promptN = typeof timings?.prompt_n === "number" ? timings.prompt_n + (typeof timings.cache_n === "number" ? timings.cache_n : 0) : undefined;
   return {
     done_reason: doneReason(finishReason),
-    total_duration: Math.round((timing.endMs - timing.startedMs) * NS_PER_MS),
+    total_duration: Math.round(total * NS_PER_MS),
     load_duration: 0,
-    prompt_eval_count: usage?.prompt_tokens ?? 0,
+    prompt_eval_count: usage?.prompt_tokens ?? promptN ?? 0,
     prompt_eval_duration: Math.round(prompt * NS_PER_MS),
-    eval_count: usage?.completion_tokens ?? evalCount,
+    eval_count: usage?.completion_tokens ?? (typeof timings?.predicted_n === "number" ? timings.predicted_n : evalCount),
     eval_duration: Math.round(evaluation * NS_PER_MS),
+  };
+}
+
+/** Ollama's durations and counts as llama.cpp-style `timings` (ms), so that they survive the trip through the canonical form. */
+export function timingsFrom(stats: OllamaDoneStats): Timings | undefined {
+  if (stats.prompt_eval_duration === undefined && stats.eval_duration === undefined) return undefined;
+  return {
+    prompt_n: stats.prompt_eval_count ?? 0,
+    prompt_ms: (stats.prompt_eval_duration ?? 0) / NS_PER_MS,
+    predicted_n: stats.eval_count ?? 0,
+    predicted_ms: (stats.eval_duration ?? 0) / NS_PER_MS,
   };
 }
 
@@ -93,7 +127,7 @@ export function ollamaChatFromCompletion(completion: ChatCompletion, model: stri
     created_at: new Date().toISOString(),
     message: ollamaMessageFrom(choice?.message),
     done: true,
-    ...doneStats(timing, completion.usage, choice?.finish_reason),
+    ...doneStats(timing, completion.usage, choice?.finish_reason, 0, completion.timings),
   };
 }
 
@@ -103,7 +137,7 @@ export function ollamaGenerateFromCompletion(completion: ChatCompletion, model: 
   const out: OllamaGenerateResponse = { model, created_at: new Date().toISOString(), response: contentText(choice?.message?.content), done: true };
   const thinking = choice?.message ? reasoningOf(choice.message) : undefined;
   if (thinking) out.thinking = thinking;
-  return Object.assign(out, doneStats(timing, completion.usage, choice?.finish_reason));
+  return Object.assign(out, doneStats(timing, completion.usage, choice?.finish_reason, 0, completion.timings));
 }
 
 /** Ollama done_reason (and whether tool calls were made) -> OpenAI finish_reason. */
@@ -139,7 +173,7 @@ export function completionFromOllama(reply: OllamaChatResponse, model: string, i
   if (m.thinking) message.reasoning_content = m.thinking;
   if (calls) message.tool_calls = calls;
   const created = Date.parse(reply.created_at);
-  return {
+  const completion: ChatCompletion = {
     id: `chatcmpl-${id}`,
     object: "chat.completion",
     created: Number.isNaN(created) ? Math.floor(Date.now() / 1000) : Math.floor(created / 1000),
@@ -147,4 +181,7 @@ export function completionFromOllama(reply: OllamaChatResponse, model: string, i
     choices: [{ index: 0, message, finish_reason: finishReason(reply.done_reason, calls !== undefined) }],
     usage: usageFrom(reply),
   };
+  const timings = timingsFrom(reply);
+  if (timings) completion.timings = timings;
+  return completion;
 }

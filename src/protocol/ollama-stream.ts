@@ -14,8 +14,8 @@
 import { ProxyError } from "../server/errors.ts";
 import { NDJSONParser } from "./ndjson.ts";
 import type { OllamaChatResponse, OllamaErrorBody, OllamaToolCall } from "./ollama.ts";
-import { doneStats, finishReason, ollamaToolCall, openAIToolCalls, reasoningOf, usageFrom } from "./ollama-response.ts";
-import type { ChatCompletionChunk, Usage } from "./openai.ts";
+import { doneStats, finishReason, ollamaToolCall, openAIToolCalls, reasoningOf, timingsFrom, usageFrom } from "./ollama-response.ts";
+import type { ChatCompletionChunk, Timings, Usage } from "./openai.ts";
 import { SSE_DONE, SSEParser } from "./sse.ts";
 
 export type OllamaReplyKind = "chat" | "generate";
@@ -25,6 +25,7 @@ export class OllamaStreamEncoder {
   private readonly calls = new Map<number, { name: string; args: string }>();
   private firstTokenMs: number | undefined;
   private usage: Usage | null | undefined;
+  private timings: Timings | undefined;
   private finish: string | null | undefined;
   private deltas = 0;
 
@@ -66,6 +67,7 @@ export class OllamaStreamEncoder {
   push(chunk: ChatCompletionChunk): object[] {
     const out: object[] = [];
     if (chunk.usage) this.usage = chunk.usage;
+    if (chunk.timings) this.timings = chunk.timings;
     const choice = chunk.choices?.[0];
     if (!choice) return out;
     const delta = choice.delta;
@@ -99,7 +101,8 @@ export class OllamaStreamEncoder {
 
   /**
    * Ends the reply: tool calls still buffered, then the final object (`done: true`, an empty
-   * `message`, durations in ns, counts from usage or else the number of content deltas).
+   * `message`, durations in ns from the upstream's `timings` or else as seen here, counts from usage
+   * or else the number of content deltas; see doneStats).
    * @throws ProxyError 502 when a tool call's arguments are not a JSON object
    */
   end(): object[] {
@@ -107,7 +110,7 @@ export class OllamaStreamEncoder {
     this.flushCalls(out);
     const endMs = performance.now();
     const timing = { startedMs: this.startedMs, firstTokenMs: this.firstTokenMs ?? endMs, endMs };
-    const stats = doneStats(timing, this.usage, this.finish, this.deltas);
+    const stats = doneStats(timing, this.usage, this.finish, this.deltas, this.timings);
     const created_at = new Date().toISOString();
     out.push(
       this.kind === "generate"
@@ -254,7 +257,9 @@ export class OpenAIChunkEncoder {
       this.toolIndex += calls.length;
     }
     if (reply.done) {
-      out.push(this.chunk({}, finishReason(reply.done_reason, this.toolIndex > 0)));
+      // The upstream's own durations ride on the finish chunk as llama.cpp's `timings` do.
+      const timings = timingsFrom(reply);
+      out.push(timings ? { ...this.chunk({}, finishReason(reply.done_reason, this.toolIndex > 0)), timings } : this.chunk({}, finishReason(reply.done_reason, this.toolIndex > 0)));
       if (this.includeUsage) out.push({ id: `chatcmpl-${this.id}`, object: "chat.completion.chunk", created: this.created, model: this.model, choices: [], usage: usageFrom(reply) });
     }
     return out;

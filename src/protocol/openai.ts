@@ -60,6 +60,20 @@ export interface Usage {
   [key: string]: unknown;
 }
 
+/**
+ * llama.cpp's per-request server timings (tools/server/README.md), on a non-streamed reply and on the
+ * stream's finish (and usage) chunk: prompt tokens processed and generated, and the ms each took.
+ */
+export interface Timings {
+  /** Prompt tokens reused from the KV cache. */
+  cache_n?: number;
+  prompt_n?: number;
+  prompt_ms?: number;
+  predicted_n?: number;
+  predicted_ms?: number;
+  [key: string]: unknown;
+}
+
 export interface ChatCompletion {
   id: string;
   object: "chat.completion";
@@ -67,6 +81,7 @@ export interface ChatCompletion {
   model: string;
   choices: { index: number; message: ChatMessage; finish_reason: string | null }[];
   usage?: Usage;
+  timings?: Timings;
 }
 
 /** One streamed chunk; tool-call argument fragments are keyed by `index`. */
@@ -84,6 +99,7 @@ export interface ChatCompletionChunk {
     finish_reason: string | null;
   }[];
   usage?: Usage | null;
+  timings?: Timings;
 }
 
 /** The error body of the OpenAI API. */

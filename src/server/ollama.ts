@@ -147,9 +147,8 @@ async function ollamaReply(response: Response, kind: OllamaReplyKind, model: str
   } catch {
     throw new ProxyError(502, `upstream answered with a body that is not JSON: ${text.slice(0, 200)}`, "upstream_error");
   }
-  const endMs = performance.now();
-  const firstTokenMs = exchange.row.ttfb_ms !== undefined && exchange.row.ttfb_ms !== null ? exchange.started + exchange.row.ttfb_ms : endMs;
-  const timing = { startedMs: exchange.started, firstTokenMs, endMs };
+  // A whole reply: no first-token time to split the wait by (doneStats uses the upstream's timings, if any).
+  const timing = { startedMs: exchange.started, endMs: performance.now() };
   const reply = kind === "chat" ? ollamaChatFromCompletion(completion, model, timing) : ollamaGenerateFromCompletion(completion, model, timing);
   // A streaming client that got a JSON answer still gets NDJSON: one final line.
   if (stream) return new Response(encodeNDJSON(reply), { headers: { ...exchange.responseHeaders, "content-type": NDJSON_CONTENT_TYPE } });
