@@ -44,6 +44,8 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       upstreams: [
         { name: "tiny", base_url: `${t.url}/v1`, max_retries: 0 },
         { name: "tools", base_url: `${tt.url}/v1`, max_retries: 0 },
+        // The same server with the named tool_choice passed on as is: shows what the fix is for.
+        { name: "tools-native", base_url: `${tt.url}/v1`, max_retries: 0, named_tool_choice: "native", models: [] },
       ],
     });
     openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "unused", maxRetries: 0 });
@@ -123,5 +125,121 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
         }
       });
     }
+  });
+
+  const weatherTools: OpenAI.ChatCompletionTool[] = ["alpha", "beta", "gamma"].map((name) => ({
+    type: "function",
+    function: { name, description: `Tool ${name}`, parameters: { type: "object", properties: { x: { type: "integer" } } } },
+  }));
+  const named = { type: "function", function: { name: "beta" } } as const;
+  const calledNames = (res: OpenAI.ChatCompletion) => (res.choices[0]!.message.tool_calls ?? []).map((c) => (c as OpenAI.ChatCompletionMessageFunctionToolCall).function.name);
+
+  describe("named tool_choice", () => {
+    const ask = (model: string, seed: number) =>
+      openai.chat.completions.create({ model, seed, max_tokens: 60, messages: [{ role: "user", content: "hi" }], tools: weatherTools, tool_choice: named });
+    // Seeds for which this model, offered all three tools, calls another one (found by trying: it picks at random).
+    const seeds = [2, 5];
+
+    test("llama.cpp treats a named choice as auto: passed on as is, the model calls other tools", async () => {
+      const names = [];
+      for (const seed of seeds) names.push(...calledNames(await ask("tools-native/tools-random", seed)));
+      expect(names.some((n) => n !== "beta")).toBe(true);
+    });
+
+    test("the proxy makes it true (llama.cpp detected from /props): every call is the named tool", async () => {
+      for (const seed of seeds) {
+        const names = calledNames(await ask("tools-random", seed));
+        expect(names.length).toBeGreaterThan(0);
+        expect(new Set(names)).toEqual(new Set(["beta"]));
+      }
+    });
+  });
+
+  describe("what works as directly", () => {
+    test("OpenAI stream: content deltas, finish_reason, usage with include_usage", async () => {
+      const stream = await openai.chat.completions.create({ model: "tiny-random", max_tokens: 8, seed: 2, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "hi" }] });
+      let text = "";
+      let finish: string | null = null;
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? "";
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+        if (chunk.usage) usage = chunk.usage;
+      }
+      expect(text.length).toBeGreaterThan(0);
+      expect(finish).toBe("length");
+      expect(usage).toMatchObject({ completion_tokens: 8 });
+      expect(usage!.prompt_tokens).toBeGreaterThan(0);
+      const row = proxy.rows().at(-1)!;
+      expect(row).toMatchObject({ status: 200, upstream: "tiny", prompt_tokens: usage!.prompt_tokens, completion_tokens: 8, finish_reason: "length" });
+    });
+
+    test("tool calls, not streamed and streamed, through the openai client", async () => {
+      const request = { model: "tools-random", max_tokens: 60, seed: 7, messages: [{ role: "user" as const, content: "hi" }], tools: weatherTools, tool_choice: "required" as const };
+      const whole = await openai.chat.completions.create(request);
+      expect(whole.choices[0]!.finish_reason).toBe("tool_calls");
+      const calls = whole.choices[0]!.message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
+      expect(calls.length).toBeGreaterThan(0);
+      for (const c of calls) expect(typeof JSON.parse(c.function.arguments)).toBe("object");
+      expect(whole.usage!.completion_tokens).toBeGreaterThan(0);
+
+      const stream = await openai.chat.completions.create({ ...request, stream: true });
+      const parts = new Map<number, { name: string; args: string }>();
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
+          const p = parts.get(d.index) ?? { name: "", args: "" };
+          p.name += d.function?.name ?? "";
+          p.args += d.function?.arguments ?? "";
+          parts.set(d.index, p);
+        }
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(finish).toBe("tool_calls");
+      expect(parts.size).toBeGreaterThan(0);
+      for (const p of parts.values()) {
+        expect(["alpha", "beta", "gamma"]).toContain(p.name);
+        expect(typeof JSON.parse(p.args)).toBe("object");
+      }
+    });
+
+    test("tool calls through the Ollama front: whole calls with object arguments, streamed and not", async () => {
+      const ollamaTools = weatherTools.map((t) => t as unknown as import("ollama").Tool);
+      const whole = await ollama.chat({ model: "tools-random", stream: false, options: { num_predict: 60, seed: 7 }, messages: [{ role: "user", content: "hi" }], tools: ollamaTools });
+      expect(whole.message.tool_calls!.length).toBeGreaterThan(0);
+      for (const c of whole.message.tool_calls!) expect(typeof c.function.arguments).toBe("object");
+      const calls = [];
+      for await (const part of await ollama.chat({ model: "tools-random", stream: true, options: { num_predict: 60, seed: 7 }, messages: [{ role: "user", content: "hi" }], tools: ollamaTools })) {
+        calls.push(...(part.message.tool_calls ?? []));
+      }
+      expect(calls.length).toBeGreaterThan(0);
+      for (const c of calls) expect(typeof c.function.arguments).toBe("object");
+    });
+
+    describe("a prompt longer than the context: llama.cpp's 400 on both fronts", () => {
+      const long = "hello ".repeat(TINY_CTX + 500);
+
+      test("OpenAI front, not streamed and streamed", async () => {
+        for (const stream of [false, true]) {
+          const err = await openai.chat.completions.create({ model: "tiny-random", max_tokens: 4, stream, messages: [{ role: "user", content: long }] }).then(() => undefined, (e) => e);
+          expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+          expect(err.message).toContain("exceeds the available context size");
+          expect((err.error as { type?: string }).type).toBe("exceed_context_size_error");
+          expect(proxy.rows().at(-1)).toMatchObject({ status: 400, retries: 0 });
+        }
+      });
+
+      test("Ollama front, not streamed and streamed", async () => {
+        for (const stream of [false, true]) {
+          const run = async () => {
+            if (!stream) return ollama.chat({ model: "tiny-random", stream: false, options: { num_predict: 4 }, messages: [{ role: "user", content: long }] });
+            for await (const _ of await ollama.chat({ model: "tiny-random", stream: true, options: { num_predict: 4 }, messages: [{ role: "user", content: long }] }));
+          };
+          const err = await run().then(() => undefined, (e) => e);
+          expect(err.status_code).toBe(400);
+          expect(err.error).toContain("exceeds the available context size");
+        }
+      });
+    });
   });
 });

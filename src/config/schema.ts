@@ -41,6 +41,12 @@ export const UpstreamSchema = T.Object(
     rename_params: T.Record(T.String(), T.String(), { default: {} }),
     /** Model ids this upstream serves; `auto` asks its /models. */
     models: T.Union([T.Literal("auto"), T.Array(T.String())], { default: "auto" }),
+    /**
+     * A named tool_choice ({type: function, function: {name}}): `native` passes it on; `emulate` sends
+     * only that tool with tool_choice "required" (for servers that treat a named choice as "auto");
+     * `auto` emulates when the upstream reports llama.cpp in /props build_info (docs/llama-cpp.md).
+     */
+    named_tool_choice: T.Union([T.Literal("auto"), T.Literal("native"), T.Literal("emulate")], { default: "auto" }),
     /** `convert`: ask the upstream for floats and base64-encode them for clients asking base64. */
     embeddings_base64: T.Union([T.Literal("passthrough"), T.Literal("convert")], { default: "passthrough" }),
   },

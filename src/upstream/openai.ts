@@ -8,6 +8,7 @@ import { jsonTextOf } from "../protocol/raw-json.ts";
 import type { Backend, CallOptions, UpstreamModel } from "./backend.ts";
 import { sendUpstream } from "./http.ts";
 import { transformParams } from "./params.ts";
+import { honourNamedToolChoice, type FactsLookup } from "./tool-choice.ts";
 
 const JSON_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
 
@@ -17,10 +18,14 @@ export function floatsToBase64(values: number[]): string {
 }
 
 export class OpenAIBackend implements Backend {
-  constructor(readonly upstream: UpstreamConfig) {}
+  /** @param facts what the upstream reports about a model (for the named tool_choice fix) */
+  constructor(
+    readonly upstream: UpstreamConfig,
+    private readonly facts?: FactsLookup,
+  ) {}
 
-  chat(request: ChatCompletionRequest, call: CallOptions) {
-    const sent = transformParams(request, this.upstream);
+  async chat(request: ChatCompletionRequest, call: CallOptions) {
+    const sent = transformParams(await honourNamedToolChoice(request, this.upstream, this.facts, call), this.upstream);
     // An unchanged request goes out as the client's own JSON text (see protocol/raw-json.ts).
     const body = (sent === request && jsonTextOf(request)) || JSON.stringify(sent);
     // The reply is passed on as it is: the pipeline's tap times its reads (reply.idle).

@@ -5,12 +5,14 @@
 import type { Config, UpstreamConfig } from "../config/schema.ts";
 import { ProxyError } from "../server/errors.ts";
 import type { Backend, CallOptions, UpstreamModel } from "./backend.ts";
+import { getModelFacts } from "./model-facts.ts";
 import { OllamaBackend } from "./ollama.ts";
 import { OpenAIBackend } from "./openai.ts";
+import type { FactsLookup } from "./tool-choice.ts";
 
-/** Builds the backend for an upstream's `type`. Other types register here. */
-export const BACKENDS: Record<UpstreamConfig["type"], ((u: UpstreamConfig) => Backend) | undefined> = {
-  openai: (u) => new OpenAIBackend(u),
+/** Builds the backend for an upstream's `type`, given the upstream's facts lookup. Other types register here. */
+export const BACKENDS: Record<UpstreamConfig["type"], ((u: UpstreamConfig, facts: FactsLookup) => Backend) | undefined> = {
+  openai: (u, facts) => new OpenAIBackend(u, facts),
   ollama: (u) => new OllamaBackend(u),
 };
 
@@ -44,7 +46,7 @@ export class UpstreamState {
   ) {
     const make = BACKENDS[config.type];
     if (!make) throw new Error(`upstream ${config.name}: type ${config.type} is not supported`);
-    this.backend = make(config);
+    this.backend = make(config, (model, call) => getModelFacts(this, model, call));
   }
 
   get name() {
