@@ -42,8 +42,8 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       // Bodies in the log: the tests read llama-server's own reply (its `timings`) back from it.
       log: { bodies: true },
       upstreams: [
-        { name: "tiny", base_url: `${t.url}/v1`, max_retries: 0 },
-        { name: "tools", base_url: `${tt.url}/v1`, max_retries: 0 },
+        { name: "tiny", base_url: `${t.url}/v1`, max_retries: 0, passthrough: ["/props", "/tokenize", "/detokenize", "/apply-template", "/slots", "/health"] },
+        { name: "tools", base_url: `${tt.url}/v1`, max_retries: 0, passthrough: ["/props"] },
         // The same server with the named tool_choice passed on as is: shows what the fix is for.
         { name: "tools-native", base_url: `${tt.url}/v1`, max_retries: 0, named_tool_choice: "native", models: [] },
       ],
@@ -240,6 +240,26 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
           expect(err.error).toContain("exceeds the available context size");
         }
       });
+    });
+  });
+
+  describe("llama-server's own endpoints through the pass-through", () => {
+    test("/props, /tokenize, /apply-template, /slots at the root; /health and another upstream's /props by name", async () => {
+      const props = (await (await fetch(`${proxy.url}/props`)).json()) as { model_alias: string; total_slots: number; default_generation_settings: { n_ctx: number } };
+      expect(props).toMatchObject({ model_alias: "tiny-random", total_slots: 4, default_generation_settings: { n_ctx: TINY_CTX } });
+      const tokens = (await (await fetch(`${proxy.url}/tokenize`, { method: "POST", body: JSON.stringify({ content: "Hello world", with_pieces: true }) })).json()) as { tokens: { id: number; piece: string }[] };
+      expect(tokens.tokens.map((t) => t.piece).join("")).toBe("Hello world");
+      const back = (await (await fetch(`${proxy.url}/detokenize`, { method: "POST", body: JSON.stringify({ tokens: tokens.tokens.map((t) => t.id) }) })).json()) as { content: string };
+      expect(back.content).toBe("Hello world");
+      const template = (await (await fetch(`${proxy.url}/apply-template`, { method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }) })).json()) as { prompt: string };
+      expect(template.prompt).toContain("<|im_start|>user\nhi<|im_end|>");
+      const slots = (await (await fetch(`${proxy.url}/slots`)).json()) as unknown[];
+      expect(slots).toHaveLength(4);
+      expect(await (await fetch(`${proxy.url}/upstreams/tiny/health`)).json()).toEqual({ status: "ok" });
+      const other = (await (await fetch(`${proxy.url}/upstreams/tools/props`)).json()) as { model_alias: string };
+      expect(other.model_alias).toBe("tools-random");
+      expect((await fetch(`${proxy.url}/upstreams/tools/slots`)).status).toBe(404);
+      expect(proxy.rows().find((r) => r.endpoint === "/upstreams/tools/props")).toMatchObject({ upstream: "tools", status: 200 });
     });
   });
 });

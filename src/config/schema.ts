@@ -47,6 +47,12 @@ export const UpstreamSchema = T.Object(
      * `auto` emulates when the upstream reports llama.cpp in /props build_info (docs/llama-cpp.md).
      */
     named_tool_choice: T.Union([T.Literal("auto"), T.Literal("native"), T.Literal("emulate")], { default: "auto" }),
+    /**
+     * The server's own non-/v1 paths clients may reach through the proxy, relative to its root
+     * (base_url without /v1), e.g. [/props, /tokenize, /slots]: at the proxy's root and under
+     * /upstreams/<name>/ (docs/llama-cpp.md). Empty: none (opt-in).
+     */
+    passthrough: T.Array(T.String({ pattern: "^/" }), { default: [] }),
     /** `convert`: ask the upstream for floats and base64-encode them for clients asking base64. */
     embeddings_base64: T.Union([T.Literal("passthrough"), T.Literal("convert")], { default: "passthrough" }),
   },

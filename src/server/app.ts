@@ -16,6 +16,7 @@ import { uiRoutes } from "./ui.ts";
 import { healthRoutes } from "./health.ts";
 import { ollamaRoutes } from "./ollama.ts";
 import { openaiRoutes } from "./openai.ts";
+import { passthroughRoutes } from "./passthrough.ts";
 import { requestIdOf } from "./request-id.ts";
 import { remakeRequest, requestTarget } from "./request-target.ts";
 
@@ -59,7 +60,7 @@ export function createApp(runtime: Runtime) {
     .use(uiRoutes())
     .use(openaiRoutes(runtime))
     .use(ollamaRoutes(runtime));
-  return prefix ? app.use(openaiRoutes(runtime, prefix)) : app;
+  return (prefix ? app.use(openaiRoutes(runtime, prefix)) : app).use(passthroughRoutes(runtime));
 }
 
 function corsHeaders(runtime: Runtime, request: Request): Record<string, string> | undefined {

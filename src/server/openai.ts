@@ -10,11 +10,11 @@ import { resolveModel } from "../pipeline/resolve.ts";
 import { tapReply } from "../pipeline/tap.ts";
 import type { ChatCompletionRequest, ModelEntry } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
-import { sendUpstream } from "../upstream/http.ts";
 import type { UpstreamState } from "../upstream/registry.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
 import { jsonBody } from "./json-body.ts";
+import { forwardRequest } from "./passthrough.ts";
 
 const ChatBody = t.Object(
   {
@@ -41,9 +41,6 @@ const EmbeddingsBody = t.Object(
   },
   { additionalProperties: true },
 );
-
-/** %2F and %5C, the encoded separators (pass-through paths must not carry them). */
-const ENCODED_SEPARATOR = /%2f|%5c/i;
 
 /** decodeURIComponent that keeps a malformed escape (e.g. "%E0%A4%A") as written: it then names no model (404) instead of throwing (500). */
 function decodePath(text: string): string {
@@ -139,33 +136,8 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
     .all(
       "/*",
       ({ request, params }) => {
-        const exchange = startExchange(runtime, request, `/v1/${params["*"]}`);
-        return answer(exchange, "openai", async () => {
-          // An encoded slash or backslash is one segment here but may be decoded (and "..%2F" resolved)
-          // by the upstream: never let a pass-through path leave the upstream's base_url.
-          if (ENCODED_SEPARATOR.test(params["*"])) {
-            throw new ProxyError(400, "Encoded '/' or '\\' in a pass-through path is not allowed", "invalid_request_error", "invalid_url");
-          }
-          const upstream = runtime.state.upstreams.primary;
-          exchange.row.upstream = upstream.name;
-          const url = new URL(request.url);
-          const headers: Record<string, string> = {};
-          request.headers.forEach((v, k) => {
-            if (!["host", "authorization", "x-api-key", "content-length", "connection"].includes(k)) headers[k] = v;
-          });
-          const hasBody = request.method !== "GET" && request.method !== "HEAD";
-          const reply = await sendUpstream(upstream.config, {
-            ...callOptions(exchange),
-            path: `/${params["*"]}${url.search}`,
-            method: request.method,
-            headers,
-            // Buffered so that retries can resend it; pass-through bodies are small (files go to /v1/files, still < body limit).
-            body: hasBody ? new Uint8Array(await request.arrayBuffer()) : null,
-            unguardedBody: true,
-          });
-          const sse = (reply.response.headers.get("content-type") ?? "").includes("text/event-stream");
-          return tapReply(reply.response, exchange, { sse, captureBody: false, idle: reply.idle });
-        });
+        const upstream = runtime.state.upstreams.primary;
+        return forwardRequest(runtime, request, `/v1/${params["*"]}`, upstream, upstream.config, `/${params["*"]}`);
       },
       { parse: "none" },
     );
