@@ -94,6 +94,13 @@ describe("retries", () => {
     expect(upstream.chatRequests.length - before).toBe(1);
     const row = lastRow();
     expect(row).toMatchObject({ status: 500, retries: 0, retry_reasons: null });
+    // The client is told so too: an SDK left at its default retries does not generate it twice more.
+    upstream.script.push({ status: 500, body: { error: { code: 500, message, type: "server_error" } } });
+    const retrying = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "client-key" });
+    const again = await retrying.chat.completions.create({ model: "fake-model", messages }).catch((e) => e);
+    expect(again).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(again.headers.get("x-should-retry")).toBe("false");
+    expect(upstream.chatRequests.length - before).toBe(2);
   });
 
   test("retry_on: [500] retries it, and the log says why, with the first bytes of the error", async () => {

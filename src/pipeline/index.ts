@@ -51,10 +51,13 @@ export function callOptions(exchange: Exchange) {
 }
 
 /**
- * Sends one chat request to the target's upstream and notes the upstream's health.
+ * Sends one chat request to the target's upstream and notes the upstream's health. An error status
+ * the upstream's retry policy does not retry (a generation's 500) would repeat: `exchange`'s response
+ * then says `x-should-retry: false`, so that the OpenAI SDKs (2 retries of any 5xx by default) do not
+ * generate it again either.
  * @throws ProxyError when the upstream cannot be reached or times out
  */
-export async function sendChat(target: Target, request: ChatCompletionRequest, call: ReturnType<typeof callOptions>) {
+export async function sendChat(target: Target, request: ChatCompletionRequest, call: ReturnType<typeof callOptions>, exchange: Exchange) {
   let reply;
   try {
     reply = await target.upstream.backend.chat(request, call);
@@ -62,8 +65,10 @@ export async function sendChat(target: Target, request: ChatCompletionRequest, c
     if (err instanceof ProxyError) target.upstream.markError(err.message);
     throw err;
   }
-  if (reply.response.status >= 500) target.upstream.markError(`HTTP ${reply.response.status}`);
+  const status = reply.response.status;
+  if (status >= 500) target.upstream.markError(`HTTP ${status}`);
   else target.upstream.markOk();
+  if (status >= 500 && !target.upstream.config.retry_on.includes(status)) exchange.responseHeaders["x-should-retry"] = "false";
   return reply;
 }
 
@@ -100,7 +105,7 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
   }
 
   if (ctx.loop) return runToolLoop(ctx, ctx.loop);
-  const reply = await sendChat(target, ctx.request, call);
+  const reply = await sendChat(target, ctx.request, call, exchange);
   const sse = (reply.response.headers.get("content-type") ?? "").includes("text/event-stream");
   return tapReply(reply.response, exchange, { sse, captureBody: config.log.bodies, printBody: config.log.log_raw_responses, idle: reply.idle });
 }

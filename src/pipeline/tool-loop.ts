@@ -136,7 +136,7 @@ class Loop {
   }
 
   send(request: ChatCompletionRequest): Promise<UpstreamReply> {
-    return sendChat(this.ctx.target, request, { ...callOptions(this.ctx.exchange), signal: this.signal });
+    return sendChat(this.ctx.target, request, { ...callOptions(this.ctx.exchange), signal: this.signal }, this.ctx.exchange);
   }
 
   /**
