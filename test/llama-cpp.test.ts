@@ -7,7 +7,7 @@
  *
  * Skipped, with start.sh's reason, only when the bundled binary cannot run on this machine (start.sh
  * exit 3); any other start failure fails the suite. Every server started here is stopped in afterAll.
- * Ports 20620-20629.
+ * Ports 20620-20629 (tiny on an even one, tools-tiny on an odd one: the first free of each).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Ollama } from "ollama";
@@ -16,12 +16,16 @@ import { getModelFacts } from "../src/upstream/model-facts.ts";
 import { startLlamaServer, type LlamaServer } from "./fakes/llama-server.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
+/** Timeout of a test that generates: tools-tiny writes ~40 tokens/s on a 2-core machine at load 10 (400 idle). */
+const SLOW = 60_000;
+
 /** Context size of the `tiny` server: not llama-server's default (8192) nor the model's n_ctx_train (32768). */
 const TINY_CTX = 4096;
 
+const PORTS = Array.from({ length: 10 }, (_, i) => 20620 + i);
 const [tiny, tools] = await Promise.all([
-  startLlamaServer("tiny", 20620, { CTX: String(TINY_CTX), ALIAS: "tiny-random" }),
-  startLlamaServer("tools-tiny", 20621, { ALIAS: "tools-random" }),
+  startLlamaServer("tiny", PORTS.filter((p) => p % 2 === 0), { CTX: String(TINY_CTX), ALIAS: "tiny-random" }),
+  startLlamaServer("tools-tiny", PORTS.filter((p) => p % 2 === 1), { ALIAS: "tools-random" }),
 ]);
 const servers = [tiny, tools].filter((s): s is LlamaServer => "pid" in s);
 const skip = [tiny, tools].find((s): s is { skip: string } => "skip" in s)?.skip;
@@ -123,7 +127,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
           expect(final!.eval_duration).toBe(Math.round(timings.predicted_ms * 1e6));
           expect(final!.total_duration!).toBeGreaterThanOrEqual(final!.eval_duration!);
         }
-      });
+      }, SLOW);
     }
   });
 
@@ -144,7 +148,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       const names = [];
       for (const seed of seeds) names.push(...calledNames(await ask("tools-native/tools-random", seed)));
       expect(names.some((n) => n !== "beta")).toBe(true);
-    });
+    }, SLOW);
 
     test("the proxy makes it true (llama.cpp detected from /props): every call is the named tool", async () => {
       for (const seed of seeds) {
@@ -152,7 +156,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
         expect(names.length).toBeGreaterThan(0);
         expect(new Set(names)).toEqual(new Set(["beta"]));
       }
-    });
+    }, SLOW);
   });
 
   describe("what works as directly", () => {
@@ -172,7 +176,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       expect(usage!.prompt_tokens).toBeGreaterThan(0);
       const row = proxy.rows().at(-1)!;
       expect(row).toMatchObject({ status: 200, upstream: "tiny", prompt_tokens: usage!.prompt_tokens, completion_tokens: 8, finish_reason: "length" });
-    });
+    }, SLOW);
 
     test("tool calls, not streamed and streamed, through the openai client", async () => {
       const request = { model: "tools-random", max_tokens: 60, seed: 7, messages: [{ role: "user" as const, content: "hi" }], tools: weatherTools, tool_choice: "required" as const };
@@ -201,7 +205,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
         expect(["alpha", "beta", "gamma"]).toContain(p.name);
         expect(typeof JSON.parse(p.args)).toBe("object");
       }
-    });
+    }, SLOW);
 
     test("tool calls through the Ollama front: whole calls with object arguments, streamed and not", async () => {
       const ollamaTools = weatherTools.map((t) => t as unknown as import("ollama").Tool);
@@ -214,7 +218,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       }
       expect(calls.length).toBeGreaterThan(0);
       for (const c of calls) expect(typeof c.function.arguments).toBe("object");
-    });
+    }, SLOW);
 
     describe("a prompt longer than the context: llama.cpp's 400 on both fronts", () => {
       const long = "hello ".repeat(TINY_CTX + 500);
@@ -227,7 +231,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
           expect((err.error as { type?: string }).type).toBe("exceed_context_size_error");
           expect(proxy.rows().at(-1)).toMatchObject({ status: 400, retries: 0 });
         }
-      });
+      }, SLOW);
 
       test("Ollama front, not streamed and streamed", async () => {
         for (const stream of [false, true]) {
@@ -239,7 +243,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
           expect(err.status_code).toBe(400);
           expect(err.error).toContain("exceeds the available context size");
         }
-      });
+      }, SLOW);
     });
   });
 

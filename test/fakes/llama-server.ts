@@ -16,16 +16,27 @@ export interface LlamaServer {
 
 /** start.sh's exit status when the binary cannot run on this machine (CPU, OS, missing file). */
 const CANNOT_RUN = 3;
+/** start.sh's exit status when the port is taken. */
+const PORT_TAKEN = 6;
 
 /**
- * Runs start.sh for `size` on `port` and waits until the server is healthy.
+ * Runs start.sh for `size` on the first free port of `ports` and waits until the server is healthy.
+ * Several test runs (worktrees, CI jobs) may share a machine: a taken port moves on to the next.
  * @returns the server, or `{ skip }` with start.sh's reason when the binary cannot run here
- * @throws for every other failure (no model, port taken, server died): those must fail the suite
+ * @throws for every other failure (no model, no free port, server died): those must fail the suite
  */
-export async function startLlamaServer(size: "tiny" | "tools-tiny" | "small", port: number, env: Record<string, string> = {}, args: string[] = []): Promise<LlamaServer | { skip: string }> {
+export async function startLlamaServer(size: "tiny" | "tools-tiny" | "small", ports: number[], env: Record<string, string> = {}, args: string[] = []): Promise<LlamaServer | { skip: string }> {
   const script = join(LLAMA_CPP_DIR, "start.sh");
-  const proc = Bun.spawn(["bash", script, size, ...args], { env: { ...process.env, PORT: String(port), ...env }, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  let port = 0;
+  let code = PORT_TAKEN;
+  let stdout = "";
+  let stderr = "";
+  for (const candidate of ports) {
+    port = candidate;
+    const proc = Bun.spawn(["bash", script, size, ...args], { env: { ...process.env, PORT: String(port), ...env }, stdout: "pipe", stderr: "pipe" });
+    [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    if (code !== PORT_TAKEN) break;
+  }
   if (code === CANNOT_RUN) return { skip: stderr.trim() || `start.sh exited ${code}` };
   const pid = Number(stdout.trim());
   if (code !== 0 || !Number.isInteger(pid) || pid <= 0) throw new Error(`llama-server ${size} on port ${port} did not start (start.sh exit ${code}): ${stderr.trim()}`);
