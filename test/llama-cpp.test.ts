@@ -220,6 +220,30 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       for (const c of calls) expect(typeof c.function.arguments).toBe("object");
     }, SLOW);
 
+    test("Ollama `format` schema: llama.cpp's grammar holds the reply to it", async () => {
+      const format = { type: "object", properties: { color: { type: "string", enum: ["red", "blue"] } }, required: ["color"], additionalProperties: false };
+      const res = await ollama.chat({ model: "tiny-random", stream: false, format, options: { num_predict: 30, seed: 1 }, messages: [{ role: "user", content: "Which color?" }] });
+      expect(["red", "blue"]).toContain(JSON.parse(res.message.content).color);
+    }, SLOW);
+
+    test("a client that goes away mid-stream stops the generation on llama-server (slot freed, row 499)", async () => {
+      const controller = new AbortController();
+      const stream = await openai.chat.completions.create(
+        { model: "tiny-random", max_tokens: 4000, stream: true, messages: [{ role: "user", content: "Write a long story." }] },
+        { signal: controller.signal },
+      );
+      let chunks = 0;
+      await (async () => {
+        for await (const _ of stream) if (++chunks === 3) controller.abort();
+      })().catch(() => {});
+      // Uncancelled, the slot would go on for 4,000 tokens (7 s at tiny's 600 tokens/s on an idle machine, more under
+      // load); cancelled, llama-server notices at its next token and frees it: 2 s is ample.
+      const busy = async () => ((await (await fetch(`${proxy.url}/slots`)).json()) as { is_processing: boolean }[]).some((slot) => slot.is_processing);
+      for (let i = 0; i < 80 && (await busy()); i++) await Bun.sleep(25);
+      expect(await busy()).toBe(false);
+      expect(proxy.rows().findLast((r) => r.endpoint === "/v1/chat/completions")).toMatchObject({ status: 499, error: "client disconnected" });
+    }, SLOW);
+
     describe("a prompt longer than the context: llama.cpp's 400 on both fronts", () => {
       const long = "hello ".repeat(TINY_CTX + 500);
 
