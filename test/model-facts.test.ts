@@ -185,4 +185,30 @@ describe("fetching and caching", () => {
   test("an upstream that does not answer: empty facts, no throw", async () => {
     expect(await getModelFacts(upstream("dead"), "m")).toEqual({});
   });
+
+  test("an upstream that stops answering keeps its last facts; one that was never asked successfully is asked again soon", async () => {
+    let asked = 0;
+    // A free port, nothing listening yet.
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = server.port;
+    server.stop(true);
+    const flaky = startProxy({ upstreams: [{ name: "flaky", base_url: `http://127.0.0.1:${port}/v1`, max_retries: 0 }], models: { list_cache_ttl_ms: 200 } });
+    const state = flaky.runtime.state.upstreams.get("flaky")!;
+    try {
+      expect(await getModelFacts(state, "qwen-random")).toEqual({});
+      const again = Bun.serve({ hostname: "127.0.0.1", port, fetch: (req) => (asked++, new URL(req.url).pathname === "/props" ? Response.json(LLAMA_PROPS) : Response.json({ object: "list", data: [LLAMA_ENTRY] })) });
+      // Remembered for a moment: not asked again at once.
+      expect(await getModelFacts(state, "qwen-random")).toEqual({});
+      expect(asked).toBe(0);
+      await Bun.sleep(250);
+      expect(await getModelFacts(state, "qwen-random")).toMatchObject({ server: "llama.cpp", context_length: 4096 });
+      again.stop(true);
+      await Bun.sleep(250);
+      // Gone again: the facts it gave last stay.
+      expect(await getModelFacts(state, "qwen-random")).toMatchObject({ server: "llama.cpp", context_length: 4096 });
+    } finally {
+      flaky.stop();
+    }
+  });
 });
+
