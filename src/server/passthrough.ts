@@ -77,6 +77,7 @@ export async function forwardRequest(runtime: Runtime, request: Request, endpoin
       path: `${path}${new URL(request.url).search}`,
       method: request.method,
       headers,
+      // Buffered so that retries can resend it; pass-through bodies are small (files go to /v1/files, still < body limit).
       body: hasBody ? new Uint8Array(await request.arrayBuffer()) : null,
       unguardedBody: true,
     });
