@@ -38,6 +38,18 @@ let proxy: TestProxy;
 let openai: OpenAI;
 let ollama: Ollama;
 
+/** Request-log row number `n` (1-based): a stream's row is written when the proxy has read the upstream's end, a moment after the client. */
+async function nthRow(n: number) {
+  for (let i = 0; i < 200 && proxy.rows().length < n; i++) await Bun.sleep(10);
+  return proxy.rows()[n - 1]!;
+}
+
+/** The latest request-log row for `endpoint`, once one is written. */
+async function lastRowFor(endpoint: string) {
+  for (let i = 0; i < 200 && !proxy.rows().some((r) => r.endpoint === endpoint); i++) await Bun.sleep(10);
+  return proxy.rows().findLast((r) => r.endpoint === endpoint);
+}
+
 describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server", () => {
   beforeAll(() => {
     const t = tiny as LlamaServer;
@@ -98,9 +110,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
   describe("Ollama durations come from llama.cpp's timings", () => {
     /** The llama.cpp `timings` of logged reply number `n` (JSON body, or the SSE chunk that carries them). */
     const upstreamTimings = async (n: number) => {
-      // A stream's row is written when the proxy has read the upstream's end, a moment after the client's.
-      for (let i = 0; i < 100 && proxy.rows().length < n; i++) await Bun.sleep(10);
-      const body = proxy.rows()[n - 1]!.response_body!;
+      const body = (await nthRow(n)).response_body!;
       if (!body.startsWith("data:")) return JSON.parse(body).timings;
       const events = body.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6)));
       return events.findLast((e) => e.timings)!.timings;
@@ -161,6 +171,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
 
   describe("what works as directly", () => {
     test("OpenAI stream: content deltas, finish_reason, usage with include_usage", async () => {
+      const n = proxy.rows().length + 1;
       const stream = await openai.chat.completions.create({ model: "tiny-random", max_tokens: 8, seed: 2, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "hi" }] });
       let text = "";
       let finish: string | null = null;
@@ -174,8 +185,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       expect(finish).toBe("length");
       expect(usage).toMatchObject({ completion_tokens: 8 });
       expect(usage!.prompt_tokens).toBeGreaterThan(0);
-      const row = proxy.rows().at(-1)!;
-      expect(row).toMatchObject({ status: 200, upstream: "tiny", prompt_tokens: usage!.prompt_tokens, completion_tokens: 8, finish_reason: "length" });
+      expect(await nthRow(n)).toMatchObject({ status: 200, upstream: "tiny", prompt_tokens: usage!.prompt_tokens, completion_tokens: 8, finish_reason: "length" });
     }, SLOW);
 
     test("tool calls, not streamed and streamed, through the openai client", async () => {
@@ -241,7 +251,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       const busy = async () => ((await (await fetch(`${proxy.url}/slots`)).json()) as { is_processing: boolean }[]).some((slot) => slot.is_processing);
       for (let i = 0; i < 80 && (await busy()); i++) await Bun.sleep(25);
       expect(await busy()).toBe(false);
-      expect(proxy.rows().findLast((r) => r.endpoint === "/v1/chat/completions")).toMatchObject({ status: 499, error: "client disconnected" });
+      expect(await lastRowFor("/v1/chat/completions")).toMatchObject({ status: 499, error: "client disconnected" });
     }, SLOW);
 
     describe("a prompt longer than the context: llama.cpp's 400 on both fronts", () => {
@@ -249,11 +259,12 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
 
       test("OpenAI front, not streamed and streamed", async () => {
         for (const stream of [false, true]) {
+          const n = proxy.rows().length + 1;
           const err = await openai.chat.completions.create({ model: "tiny-random", max_tokens: 4, stream, messages: [{ role: "user", content: long }] }).then(() => undefined, (e) => e);
           expect(err).toBeInstanceOf(OpenAI.BadRequestError);
           expect(err.message).toContain("exceeds the available context size");
           expect((err.error as { type?: string }).type).toBe("exceed_context_size_error");
-          expect(proxy.rows().at(-1)).toMatchObject({ status: 400, retries: 0 });
+          expect(await nthRow(n)).toMatchObject({ status: 400, retries: 0 });
         }
       }, SLOW);
 
@@ -287,7 +298,7 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
       const other = (await (await fetch(`${proxy.url}/upstreams/tools/props`)).json()) as { model_alias: string };
       expect(other.model_alias).toBe("tools-random");
       expect((await fetch(`${proxy.url}/upstreams/tools/slots`)).status).toBe(404);
-      expect(proxy.rows().find((r) => r.endpoint === "/upstreams/tools/props")).toMatchObject({ upstream: "tools", status: 200 });
+      expect(await lastRowFor("/upstreams/tools/props")).toMatchObject({ upstream: "tools", status: 200 });
     });
   });
 });
