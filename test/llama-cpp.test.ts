@@ -130,7 +130,8 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
           }
           const timings = await upstreamTimings(n);
           expect(final!.done).toBe(true);
-          expect(final!.eval_count).toBe(12);
+          expect(final!.eval_count).toBeGreaterThan(0);
+          expect(final!.eval_count).toBeLessThanOrEqual(12);
           expect(final!.eval_count).toBe(timings.predicted_n);
           expect(final!.prompt_eval_count).toBe(timings.prompt_n + timings.cache_n);
           expect(final!.prompt_eval_duration).toBe(Math.round(timings.prompt_ms * 1e6));
@@ -155,8 +156,12 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
     const seeds = [2, 5];
 
     test("llama.cpp treats a named choice as auto: passed on as is, the model calls other tools", async () => {
-      const names = [];
-      for (const seed of seeds) names.push(...calledNames(await ask("tools-native/tools-random", seed)));
+      // The picks can vary a little with the server's batching: more seeds are tried until one shows it.
+      const names: string[] = [];
+      for (const seed of [...seeds, 1, 6, 8]) {
+        names.push(...calledNames(await ask("tools-native/tools-random", seed)));
+        if (names.some((n) => n !== "beta")) break;
+      }
       expect(names.some((n) => n !== "beta")).toBe(true);
     }, SLOW);
 
@@ -173,23 +178,24 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
     test("OpenAI stream: content deltas, finish_reason, usage with include_usage", async () => {
       const n = proxy.rows().length + 1;
       const stream = await openai.chat.completions.create({ model: "tiny-random", max_tokens: 8, seed: 2, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "hi" }] });
-      let text = "";
+      let deltas = 0;
       let finish: string | null = null;
       let usage: OpenAI.CompletionUsage | null | undefined;
       for await (const chunk of stream) {
-        text += chunk.choices[0]?.delta.content ?? "";
+        if (chunk.choices[0]?.delta.content) deltas++;
         finish = chunk.choices[0]?.finish_reason ?? finish;
         if (chunk.usage) usage = chunk.usage;
       }
-      expect(text.length).toBeGreaterThan(0);
-      expect(finish).toBe("length");
-      expect(usage).toMatchObject({ completion_tokens: 8 });
+      // A random model may end early (its end-of-turn token): "stop" before max_tokens, else "length".
+      expect(deltas).toBeGreaterThan(0);
+      expect(usage!.completion_tokens).toBeLessThanOrEqual(8);
+      expect(finish).toBe(usage!.completion_tokens === 8 ? "length" : "stop");
       expect(usage!.prompt_tokens).toBeGreaterThan(0);
-      expect(await nthRow(n)).toMatchObject({ status: 200, upstream: "tiny", prompt_tokens: usage!.prompt_tokens, completion_tokens: 8, finish_reason: "length" });
+      expect(await nthRow(n)).toMatchObject({ status: 200, upstream: "tiny", prompt_tokens: usage!.prompt_tokens, completion_tokens: usage!.completion_tokens, finish_reason: finish });
     }, SLOW);
 
     test("tool calls, not streamed and streamed, through the openai client", async () => {
-      const request = { model: "tools-random", max_tokens: 60, seed: 7, messages: [{ role: "user" as const, content: "hi" }], tools: weatherTools, tool_choice: "required" as const };
+      const request = { model: "tools-random", max_tokens: 100, seed: 7, messages: [{ role: "user" as const, content: "hi" }], tools: weatherTools, tool_choice: "required" as const };
       const whole = await openai.chat.completions.create(request);
       expect(whole.choices[0]!.finish_reason).toBe("tool_calls");
       const calls = whole.choices[0]!.message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
@@ -219,11 +225,11 @@ describe.skipIf(skip !== undefined)("llm-proxy in front of a real llama-server",
 
     test("tool calls through the Ollama front: whole calls with object arguments, streamed and not", async () => {
       const ollamaTools = weatherTools.map((t) => t as unknown as import("ollama").Tool);
-      const whole = await ollama.chat({ model: "tools-random", stream: false, options: { num_predict: 60, seed: 7 }, messages: [{ role: "user", content: "hi" }], tools: ollamaTools });
+      const whole = await ollama.chat({ model: "tools-random", stream: false, options: { num_predict: 100, seed: 7 }, messages: [{ role: "user", content: "hi" }], tools: ollamaTools });
       expect(whole.message.tool_calls!.length).toBeGreaterThan(0);
       for (const c of whole.message.tool_calls!) expect(typeof c.function.arguments).toBe("object");
       const calls = [];
-      for await (const part of await ollama.chat({ model: "tools-random", stream: true, options: { num_predict: 60, seed: 7 }, messages: [{ role: "user", content: "hi" }], tools: ollamaTools })) {
+      for await (const part of await ollama.chat({ model: "tools-random", stream: true, options: { num_predict: 100, seed: 7 }, messages: [{ role: "user", content: "hi" }], tools: ollamaTools })) {
         calls.push(...(part.message.tool_calls ?? []));
       }
       expect(calls.length).toBeGreaterThan(0);
