@@ -6,8 +6,8 @@
  *
  * - `/upstreams/<name>/<path>` reaches upstream `<name>` when its list allows `<path>`.
  * - `/<path>` at the root reaches the first upstream (config order) whose list allows it, for tools
- *   that expect the server at the root; the proxy's own routes (`/health`, `/v1/*`, `/api/*`, `/`)
- *   always win, so llama.cpp's `/health` is only reachable under `/upstreams/<name>/health`.
+ *   that expect the server at the root; the proxy's own routes (`/health`, `/metrics`, `/v1/*`,
+ *   `/api/*`, `/`) always win, so llama.cpp's `/health` is only reachable as `/upstreams/<name>/health`.
  *
  * Inbound API keys are enforced as for every route (app.ts), and the upstream's own credentials are
  * added as for any upstream call. Anything not allowed answers the proxy's usual 404.
