@@ -63,7 +63,7 @@ describe("pass-through of non-/v1 paths", () => {
 
   test("not listed, unknown upstream, or no key: refused before anything is sent", async () => {
     const before = first.requests.length + second.requests.length;
-    for (const path of ["/upstreams/closed/props", "/upstreams/one/tokenize", "/upstreams/nope/props", "/metrics", "/propsx"]) {
+    for (const path of ["/upstreams/closed/props", "/upstreams/one/tokenize", "/upstreams/nope/props", "/tokenizer", "/propsx"]) {
       const res = await fetch(`${proxy.url}${path}`, { headers: auth });
       expect(res.status).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_url");
