@@ -174,7 +174,7 @@ describe("models list", () => {
 describe("models list shared between requests", () => {
   test("a client leaving while the list is fetched fails neither the others nor the upstream's health", async () => {
     const fresh = new FakeOpenAIUpstream();
-    fresh.modelsDelayMs = 200;
+    fresh.modelsDelayMs = 1_000; // long enough that both clients are waiting on the one fetch even on a loaded machine
     const shared = startProxy({ upstreams: [{ name: "fresh", base_url: fresh.url, max_retries: 0 }] });
     try {
       const body = JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "hi" }] });
