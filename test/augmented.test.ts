@@ -3,7 +3,7 @@
  * fragments or whole, several per turn, then an answer) behind the real `openai` and `ollama`
  * clients, through both fronts. Tools: the built-ins and test/fakes/tool-source.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ollama } from "ollama";
@@ -14,6 +14,14 @@ import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 import { FakeToolSource } from "./fakes/tool-source.ts";
 import { calculate } from "../src/tools/builtins/calculator.ts";
 
+// Every test here is a few HTTP round trips on loopback; 5 s (bun's default) was exceeded at load 12 on 2 cores.
+setDefaultTimeout(30_000);
+
+/** Tool timeout of every model but augmented/timeout: a tool that finishes must not time out on a stalled machine. */
+const TOOL_TIMEOUT_MS = 10_000;
+/** augmented/timeout's tool timeout: its slow_tool (60 s) must time out, its other tools (no waits) must finish first. */
+const SHORT_TOOL_TIMEOUT_MS = 2_000;
+
 const model = (name: string, extra: Record<string, unknown> = {}) =>
   stringify({
     name,
@@ -21,7 +29,7 @@ const model = (name: string, extra: Record<string, unknown> = {}) =>
     description: `Test model ${name}`,
     tools: ["get_current_time", "calculator", "echo_tool", "slow_tool", "failing_tool", "garbage_tool"],
     max_tool_rounds: 3,
-    tool_timeout_ms: 300,
+    tool_timeout_ms: TOOL_TIMEOUT_MS,
     include_global_skills: false,
     ...extra,
   });
@@ -35,6 +43,7 @@ const FILES: Record<string, string> = {
   "models/thinking.yml": model("augmented/thinking", { status: "thinking" }),
   "models/off.yml": model("augmented/off", { status: "off" }),
   "models/slow.yml": model("augmented/slow", { tool_timeout_ms: 60000 }),
+  "models/timeout.yml": model("augmented/timeout", { tool_timeout_ms: SHORT_TOOL_TIMEOUT_MS }),
   "models/inline.yml": model("augmented/inline", { include_global_skills: true, system_prompt: "Base prompt." }),
   "models/ondemand.yml": model("augmented/ondemand", { include_global_skills: true, skill_mode: "on_demand" }),
   "models/alias.yml": model("augmented/alias", { upstream_model: "worker" }),
@@ -49,7 +58,7 @@ let tools: FakeToolSource;
 let client: OpenAI;
 
 beforeAll(async () => {
-  // Tool timeouts here are short (300 ms); mathjs' first load can take longer on a loaded machine.
+  // augmented/timeout's tool timeout is short; mathjs' first load can take longer on a loaded machine.
   await calculate("0");
   upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
   tools = new FakeToolSource();
@@ -205,11 +214,11 @@ describe("mixed client and proxy calls", () => {
 
 test("a tool that throws, one that times out and one that returns garbage give the model {error} results, and the loop goes on", async () => {
   play({ toolCalls: [{ name: "failing_tool", arguments: {} }, { name: "slow_tool", arguments: { ms: 60_000 } }, { name: "garbage_tool", arguments: {} }, { name: "calculator", arguments: { expression: "1 +" } }] }, { content: "Sorry." });
-  const res = await client.chat.completions.create({ model: "augmented/test", messages: [{ role: "user", content: "break" }] });
+  const res = await client.chat.completions.create({ model: "augmented/timeout", messages: [{ role: "user", content: "break" }] });
   expect(res.choices[0]!.message.content).toBe("Sorry.");
   const results = sent()[1].messages.filter((m: any) => m.role === "tool").map((m: any) => JSON.parse(m.content).error);
   expect(results[0]).toBe("tool failing_tool failed: the fake tool broke");
-  expect(results[1]).toMatch(/timed out after 300 ms/);
+  expect(results[1]).toMatch(new RegExp(`timed out after ${SHORT_TOOL_TIMEOUT_MS} ms`));
   expect(results[2]).toBe("tool garbage_tool returned an invalid result");
   expect(results[3]).toMatch(/^cannot parse/);
   const calls = JSON.parse(lastRow().proxy_tool_calls as unknown as string);
