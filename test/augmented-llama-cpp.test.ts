@@ -21,6 +21,7 @@ import OpenAI from "openai";
 import { stringify } from "yaml";
 import { startLlamaServer, type LlamaServer } from "./fakes/llama-server.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+import { readChat } from "./fakes/ollama-chat.ts";
 
 /** Timeout of a test: a few hundred generated tokens, ~40 tokens/s on a 2-core machine at load 10 (~400 idle). */
 const SLOW = 60_000;
@@ -154,16 +155,9 @@ describe.skipIf(skip !== undefined)("the tool loop in front of a real llama-serv
     async () => {
       const ollama = new Ollama({ host: proxy.url, headers: { "x-conversation-id": "ollama" } });
       const parts = await ollama.chat({ model: MODEL, messages: [{ role: "user", content: "What time is it?" }], stream: true, options: { num_predict: MAX_TOKENS, seed: 3 } });
-      let content = "";
-      let thinking = "";
-      const done: unknown[] = [];
-      for await (const part of parts) {
-        expect(part.message.tool_calls ?? []).toEqual([]);
-        content += part.message.content;
-        thinking += part.message.thinking ?? "";
-        if (part.done) done.push(part.done_reason);
-      }
-      expect(done).toEqual(["length"]);
+      const { content, thinking, parts: read, doneReasons } = await readChat(parts);
+      for (const part of read) expect(part.message.tool_calls ?? []).toEqual([]);
+      expect(doneReasons).toEqual(["length"]);
       expect(content).toStartWith("<tool_call>");
       expect(thinking).toContain("Running get_current_time");
       await expectExhaustedLoop("ollama");

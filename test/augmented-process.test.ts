@@ -12,6 +12,7 @@ import { stringify } from "yaml";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { ROOT, run, serve } from "./fakes/serve.ts";
 import { until } from "./fakes/until.ts";
+import { readChat } from "./fakes/ollama-chat.ts";
 
 /** Per-test timeout: each test starts bun processes (~1 s idle, over 5 s at load 12 on 2 cores). */
 const PROCESS_TEST_MS = 60_000;
@@ -35,12 +36,7 @@ test("the shipped augmented/homeassistant works as shipped from an Ollama client
     const ollama = new Ollama({ host: server.url });
     expect((await ollama.list()).models.map((m) => m.name)).toContain("augmented/homeassistant");
     const parts = await ollama.chat({ model: "augmented/homeassistant", messages: [{ role: "system", content: "HA entities: none" }, { role: "user", content: "What time is it in Tokyo?" }], stream: true });
-    let content = "";
-    let thinking = "";
-    for await (const part of parts) {
-      content += part.message.content;
-      thinking += part.message.thinking ?? "";
-    }
+    const { content, thinking } = await readChat(parts);
     expect(content).toBe("It is evening in Tokyo.");
     expect(thinking).toContain("Running get_current_time");
     const [first, second] = upstream.chatRequests.map((r) => r.body);

@@ -12,6 +12,7 @@ import { stringify } from "yaml";
 import { FakeOpenAIUpstream, type FakeReply } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 import { FakeToolSource } from "./fakes/tool-source.ts";
+import { readChat } from "./fakes/ollama-chat.ts";
 import { calculate } from "../src/tools/builtins/calculator.ts";
 
 // Every test here is a few HTTP round trips on loopback; 5 s (bun's default) was exceeded at load 12 on 2 cores.
@@ -336,18 +337,11 @@ describe("Ollama front", () => {
   test("streaming /api/chat runs the same loop in NDJSON, with the status as thinking by default", async () => {
     play({ toolCalls: [{ name: "calculator", arguments: { expression: "3 * 3" } }] }, { content: "Nine." });
     const parts = await ollama().chat({ model: "augmented/test", messages: [{ role: "user", content: "3*3" }], stream: true });
-    let content = "";
-    let thinking = "";
-    let done = 0;
-    for await (const part of parts) {
-      content += part.message.content;
-      thinking += part.message.thinking ?? "";
-      expect(part.message.tool_calls).toBeUndefined();
-      if (part.done) done++;
-    }
+    const { content, thinking, parts: read, doneReasons } = await readChat(parts);
+    for (const part of read) expect(part.message.tool_calls).toBeUndefined();
     expect(content).toBe("Nine.");
     expect(thinking).toContain("Running calculator…");
-    expect(done).toBe(1);
+    expect(doneReasons.length).toBe(1);
     expect(sent()[1].messages.at(-1).content).toBe(JSON.stringify({ expression: "3 * 3", result: "9" }));
   });
 

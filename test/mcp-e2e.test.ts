@@ -15,6 +15,7 @@ import { stringify } from "yaml";
 import { everythingStdio, startEverythingHttp, stopAllEverything } from "./fakes/mcp-everything.ts";
 import { FakeOpenAIUpstream, type FakeReply } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+import { readChat } from "./fakes/ollama-chat.ts";
 
 const HTTP_PORT = 20665;
 const SSE_PORT = 20666;
@@ -140,12 +141,7 @@ describe("MCP tools in the tool loop", () => {
     play({ toolCalls: [{ name: "mcp_local_trigger-long-running-operation", arguments: { duration: 0.6, steps: 2 } }] }, { content: "All done." });
     const ollama = new Ollama({ host: proxy.url });
     const parts = await ollama.chat({ model: "augmented/progress", messages: [{ role: "user", content: "run it" }], stream: true });
-    let content = "";
-    let thinking = "";
-    for await (const part of parts) {
-      content += part.message.content;
-      thinking += part.message.thinking ?? "";
-    }
+    const { content, thinking } = await readChat(parts);
     expect(content).toBe("All done.");
     expect(thinking).toContain("mcp_local_trigger-long-running-operation (1/2)");
     expect(sent()[1].messages.at(-1).content).toBe("Long running operation completed. Duration: 0.6 seconds, Steps: 2.");
