@@ -31,7 +31,7 @@ const McpToolFilterSchema = T.Object(
 
 export const StatusMode = T.Union([T.Literal("off"), T.Literal("chunks"), T.Literal("thinking")]);
 
-export const ModelFileSchema = T.Object(
+const ModelFileSchema = T.Object(
   {
     /** The name clients ask for; `augmented/` is the convention, not a requirement. */
     name: T.String({ minLength: 1 }),

@@ -16,7 +16,7 @@ export interface CurrentTime {
 }
 
 /** The host's IANA zone (TZ), "UTC" when the runtime does not know it. */
-export function hostTimeZone(): string {
+function hostTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 

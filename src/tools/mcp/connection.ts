@@ -64,7 +64,7 @@ const MAX_LIST_PAGES = 100;
 const LIST_CHANGED_DEBOUNCE_MS = 100;
 
 /** `error` when the Streamable HTTP / SSE server no longer knows our session. */
-export function isSessionLost(error: unknown): boolean {
+function isSessionLost(error: unknown): boolean {
   if (!(error instanceof StreamableHTTPError || error instanceof SseError)) return false;
   return error.code === 404 || (error.code === 400 && /session/i.test(error.message));
 }
