@@ -226,6 +226,28 @@ test("a tool that throws, one that times out and one that returns garbage give t
   expect(calls.map((c: any) => c.ok)).toEqual([false, false, false, false]);
 });
 
+test("malformed tool_calls in the client's history: 400 in the OpenAI shape naming the field, nothing sent upstream", async () => {
+  play({ content: "never" });
+  const bad = [
+    ["bad", "messages[1].tool_calls"],
+    [[null], "messages[1].tool_calls[0]"],
+    [[{ id: "c1", type: "function" }], "messages[1].tool_calls[0].function"],
+    [[{ id: "c1", type: "function", function: { arguments: "{}" } }], "messages[1].tool_calls[0].function.name"],
+  ] as const;
+  for (const [toolCalls, param] of bad) {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "augmented/test", messages: [{ role: "user", content: "x" }, { role: "assistant", content: null, tool_calls: toolCalls }, { role: "user", content: "y" }] }),
+    });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { type: string; param: string; message: string } };
+    expect(error).toMatchObject({ type: "invalid_request_error", code: "invalid_type", param });
+    expect(error.message).toStartWith(`Invalid type for '${param}': expected `);
+  }
+  expect(sent()).toEqual([]);
+});
+
 test("max_tool_rounds reached: one more call without proxy tools, the client gets its answer, the log says so", async () => {
   const again = { toolCalls: [{ name: "echo_tool", arguments: { text: "again" } }] };
   play(again, again, again, { content: "Giving up on tools." });
