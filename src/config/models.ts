@@ -29,6 +29,7 @@ const McpToolFilterSchema = T.Object(
   { additionalProperties: false },
 );
 
+/** How tool-loop status reaches the client: nothing, `proxy_status` chunks, or reasoning text (docs/augmented-models.md). */
 export const StatusMode = T.Union([T.Literal("off"), T.Literal("chunks"), T.Literal("thinking")]);
 
 const ModelFileSchema = T.Object(

@@ -62,6 +62,7 @@ export function currentTime(timezone = hostTimeZone(), now = new Date()): Curren
   return { timezone, iso, human: `${format.date.format(now)}, ${format.time.format(now)}`, unix: Math.floor(now.getTime() / 1000) };
 }
 
+/** The OpenAI tool definition the model is offered for `get_current_time`. */
 export const currentTimeTool: Tool = {
   type: "function",
   function: {

@@ -101,6 +101,11 @@ export interface McpConnectionHooks {
   limit<T>(task: () => Promise<T>): Promise<T>;
 }
 
+/**
+ * The connection to one configured MCP server: `start()` connects in the background, `listTools()`
+ * is the cached list (empty while down), `call()` runs one tool (see the module comment for the
+ * rules), `status()` feeds /health and /admin/mcp, `close()` ends it (and a stdio server's process group).
+ */
 export class McpConnection {
   state: McpServerState = "connecting";
   private tools: McpTool[] = [];
