@@ -248,6 +248,17 @@ test("malformed tool_calls in the client's history: 400 in the OpenAI shape nami
   expect(sent()).toEqual([]);
 });
 
+test("a proxy call with broken arguments (a reply cut by max_tokens): an error result with the text, and valid JSON in the history sent back", async () => {
+  play({ toolCalls: [{ name: "echo_tool", arguments: { text: "ok" } }, { name: "echo_tool", arguments: '{"text": "cut' }] }, { content: "Done." });
+  const res = await client.chat.completions.create({ model: "augmented/test", messages: [{ role: "user", content: "two echoes" }] });
+  expect(res.choices[0]!.message.content).toBe("Done.");
+  const [assistant, first, second] = sent()[1].messages.slice(-3);
+  // Upstreams that render the history (llama.cpp's templates, Ollama) refuse arguments that are not JSON.
+  expect(assistant.tool_calls.map((c: any) => c.function.arguments)).toEqual(['{"text":"ok"}', "{}"]);
+  expect(JSON.parse(first.content)).toEqual({ echo: "ok" });
+  expect(JSON.parse(second.content)).toEqual({ error: "the arguments of echo_tool are not a JSON object", arguments: '{"text": "cut' });
+});
+
 test("max_tool_rounds reached: one more call without proxy tools, the client gets its answer, the log says so", async () => {
   const again = { toolCalls: [{ name: "echo_tool", arguments: { text: "again" } }] };
   play(again, again, again, { content: "Giving up on tools." });
