@@ -3,7 +3,7 @@
  * fragments or whole, several per turn, then an answer) behind the real `openai` and `ollama`
  * clients, through both fronts. Tools: the built-ins and test/fakes/tool-source.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ollama } from "ollama";
@@ -12,7 +12,16 @@ import { stringify } from "yaml";
 import { FakeOpenAIUpstream, type FakeReply } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 import { FakeToolSource } from "./fakes/tool-source.ts";
+import { readChat } from "./fakes/ollama-chat.ts";
 import { calculate } from "../src/tools/builtins/calculator.ts";
+
+// Every test here is a few HTTP round trips on loopback; 5 s (bun's default) was exceeded at load 12 on 2 cores.
+setDefaultTimeout(30_000);
+
+/** Tool timeout of every model but augmented/timeout: a tool that finishes must not time out on a stalled machine. */
+const TOOL_TIMEOUT_MS = 10_000;
+/** augmented/timeout's tool timeout: its slow_tool (60 s) must time out, its other tools (no waits) must finish first. */
+const SHORT_TOOL_TIMEOUT_MS = 2_000;
 
 const model = (name: string, extra: Record<string, unknown> = {}) =>
   stringify({
@@ -21,7 +30,7 @@ const model = (name: string, extra: Record<string, unknown> = {}) =>
     description: `Test model ${name}`,
     tools: ["get_current_time", "calculator", "echo_tool", "slow_tool", "failing_tool", "garbage_tool"],
     max_tool_rounds: 3,
-    tool_timeout_ms: 300,
+    tool_timeout_ms: TOOL_TIMEOUT_MS,
     include_global_skills: false,
     ...extra,
   });
@@ -35,6 +44,7 @@ const FILES: Record<string, string> = {
   "models/thinking.yml": model("augmented/thinking", { status: "thinking" }),
   "models/off.yml": model("augmented/off", { status: "off" }),
   "models/slow.yml": model("augmented/slow", { tool_timeout_ms: 60000 }),
+  "models/timeout.yml": model("augmented/timeout", { tool_timeout_ms: SHORT_TOOL_TIMEOUT_MS }),
   "models/inline.yml": model("augmented/inline", { include_global_skills: true, system_prompt: "Base prompt." }),
   "models/ondemand.yml": model("augmented/ondemand", { include_global_skills: true, skill_mode: "on_demand" }),
   "models/alias.yml": model("augmented/alias", { upstream_model: "worker" }),
@@ -49,7 +59,7 @@ let tools: FakeToolSource;
 let client: OpenAI;
 
 beforeAll(async () => {
-  // Tool timeouts here are short (300 ms); mathjs' first load can take longer on a loaded machine.
+  // augmented/timeout's tool timeout is short; mathjs' first load can take longer on a loaded machine.
   await calculate("0");
   upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
   tools = new FakeToolSource();
@@ -205,15 +215,48 @@ describe("mixed client and proxy calls", () => {
 
 test("a tool that throws, one that times out and one that returns garbage give the model {error} results, and the loop goes on", async () => {
   play({ toolCalls: [{ name: "failing_tool", arguments: {} }, { name: "slow_tool", arguments: { ms: 60_000 } }, { name: "garbage_tool", arguments: {} }, { name: "calculator", arguments: { expression: "1 +" } }] }, { content: "Sorry." });
-  const res = await client.chat.completions.create({ model: "augmented/test", messages: [{ role: "user", content: "break" }] });
+  const res = await client.chat.completions.create({ model: "augmented/timeout", messages: [{ role: "user", content: "break" }] });
   expect(res.choices[0]!.message.content).toBe("Sorry.");
   const results = sent()[1].messages.filter((m: any) => m.role === "tool").map((m: any) => JSON.parse(m.content).error);
   expect(results[0]).toBe("tool failing_tool failed: the fake tool broke");
-  expect(results[1]).toMatch(/timed out after 300 ms/);
+  expect(results[1]).toMatch(new RegExp(`timed out after ${SHORT_TOOL_TIMEOUT_MS} ms`));
   expect(results[2]).toBe("tool garbage_tool returned an invalid result");
   expect(results[3]).toMatch(/^cannot parse/);
   const calls = JSON.parse(lastRow().proxy_tool_calls as unknown as string);
   expect(calls.map((c: any) => c.ok)).toEqual([false, false, false, false]);
+});
+
+test("malformed tool_calls in the client's history: 400 in the OpenAI shape naming the field, nothing sent upstream", async () => {
+  play({ content: "never" });
+  const bad = [
+    ["bad", "messages[1].tool_calls"],
+    [[null], "messages[1].tool_calls[0]"],
+    [[{ id: "c1", type: "function" }], "messages[1].tool_calls[0].function"],
+    [[{ id: "c1", type: "function", function: { arguments: "{}" } }], "messages[1].tool_calls[0].function.name"],
+  ] as const;
+  for (const [toolCalls, param] of bad) {
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "augmented/test", messages: [{ role: "user", content: "x" }, { role: "assistant", content: null, tool_calls: toolCalls }, { role: "user", content: "y" }] }),
+    });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { type: string; param: string; message: string } };
+    expect(error).toMatchObject({ type: "invalid_request_error", code: "invalid_type", param });
+    expect(error.message).toStartWith(`Invalid type for '${param}': expected `);
+  }
+  expect(sent()).toEqual([]);
+});
+
+test("a proxy call with broken arguments (a reply cut by max_tokens): an error result with the text, and valid JSON in the history sent back", async () => {
+  play({ toolCalls: [{ name: "echo_tool", arguments: { text: "ok" } }, { name: "echo_tool", arguments: '{"text": "cut' }] }, { content: "Done." });
+  const res = await client.chat.completions.create({ model: "augmented/test", messages: [{ role: "user", content: "two echoes" }] });
+  expect(res.choices[0]!.message.content).toBe("Done.");
+  const [assistant, first, second] = sent()[1].messages.slice(-3);
+  // Upstreams that render the history (llama.cpp's templates, Ollama) refuse arguments that are not JSON.
+  expect(assistant.tool_calls.map((c: any) => c.function.arguments)).toEqual(['{"text":"ok"}', "{}"]);
+  expect(JSON.parse(first.content)).toEqual({ echo: "ok" });
+  expect(JSON.parse(second.content)).toEqual({ error: "the arguments of echo_tool are not a JSON object", arguments: '{"text": "cut' });
 });
 
 test("max_tool_rounds reached: one more call without proxy tools, the client gets its answer, the log says so", async () => {
@@ -327,18 +370,11 @@ describe("Ollama front", () => {
   test("streaming /api/chat runs the same loop in NDJSON, with the status as thinking by default", async () => {
     play({ toolCalls: [{ name: "calculator", arguments: { expression: "3 * 3" } }] }, { content: "Nine." });
     const parts = await ollama().chat({ model: "augmented/test", messages: [{ role: "user", content: "3*3" }], stream: true });
-    let content = "";
-    let thinking = "";
-    let done = 0;
-    for await (const part of parts) {
-      content += part.message.content;
-      thinking += part.message.thinking ?? "";
-      expect(part.message.tool_calls).toBeUndefined();
-      if (part.done) done++;
-    }
+    const { content, thinking, parts: read, doneReasons } = await readChat(parts);
+    for (const part of read) expect(part.message.tool_calls).toBeUndefined();
     expect(content).toBe("Nine.");
     expect(thinking).toContain("Running calculator…");
-    expect(done).toBe(1);
+    expect(doneReasons.length).toBe(1);
     expect(sent()[1].messages.at(-1).content).toBe(JSON.stringify({ expression: "3 * 3", result: "9" }));
   });
 

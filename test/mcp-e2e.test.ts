@@ -1,6 +1,6 @@
 /**
- * MCP tools through the tool loop, end to end: the real reference server over stdio, SSE (port
- * 20666) and Streamable HTTP (port 20665) behind augmented models, a fake LLM upstream that calls
+ * MCP tools through the tool loop, end to end: the real reference server over stdio, SSE and
+ * Streamable HTTP (on free ports the OS picked) behind augmented models, a fake LLM upstream that calls
  * their tools by the names the proxy gave them, and the real `openai` client getting the final
  * answer. Also: per-model whitelist/blacklist, a bad call corrected by the model, a template calling
  * an MCP tool, progress as status chunks (and as thinking on the Ollama front), a first request waiting for the servers' first connect
@@ -12,12 +12,13 @@ import { join } from "node:path";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { stringify } from "yaml";
-import { everythingStdio, startEverythingHttp, stopAllEverything } from "./fakes/mcp-everything.ts";
+import { everythingStdio, freePort, startEverythingHttp, stopAllEverything } from "./fakes/mcp-everything.ts";
 import { FakeOpenAIUpstream, type FakeReply } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
+import { readChat } from "./fakes/ollama-chat.ts";
 
-const HTTP_PORT = 20665;
-const SSE_PORT = 20666;
+const HTTP_PORT = freePort();
+const SSE_PORT = freePort();
 
 const model = (name: string, extra: Record<string, unknown>) => stringify({ name, upstream_model: "fake/fake-model", include_global_skills: false, ...extra });
 
@@ -140,12 +141,7 @@ describe("MCP tools in the tool loop", () => {
     play({ toolCalls: [{ name: "mcp_local_trigger-long-running-operation", arguments: { duration: 0.6, steps: 2 } }] }, { content: "All done." });
     const ollama = new Ollama({ host: proxy.url });
     const parts = await ollama.chat({ model: "augmented/progress", messages: [{ role: "user", content: "run it" }], stream: true });
-    let content = "";
-    let thinking = "";
-    for await (const part of parts) {
-      content += part.message.content;
-      thinking += part.message.thinking ?? "";
-    }
+    const { content, thinking } = await readChat(parts);
     expect(content).toBe("All done.");
     expect(thinking).toContain("mcp_local_trigger-long-running-operation (1/2)");
     expect(sent()[1].messages.at(-1).content).toBe("Long running operation completed. Duration: 0.6 seconds, Steps: 2.");

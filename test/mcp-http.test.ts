@@ -1,6 +1,6 @@
 /**
- * MCP over Streamable HTTP (`/mcp`) and SSE (`/sse`) with the real reference server started on ports
- * 20660-20661: tools, calls, the configured headers on every request, a server restart (the session
+ * MCP over Streamable HTTP (`/mcp`) and SSE (`/sse`) with the real reference server started on free
+ * ports the OS picked: tools, calls, the configured headers on every request, a server restart (the session
  * it forgot is re-initialised and the call goes through), and a call cut off by the server's death
  * (an error result, never replayed).
  */
@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { parseMcpConfig } from "../src/config/mcp.ts";
 import { McpManager } from "../src/tools/mcp/manager.ts";
-import { startEverythingHttp, stopAllEverything, type EverythingHttp } from "./fakes/mcp-everything.ts";
+import { freePort, startEverythingHttp, stopAllEverything, type EverythingHttp } from "./fakes/mcp-everything.ts";
 import { until } from "./fakes/until.ts";
 
-const STREAMABLE_PORT = 20660;
-const SSE_PORT = 20661;
-// STREAMABLE_PORT + 2 = 20662: the server behind the recording proxy.
+const STREAMABLE_PORT = freePort();
+const SSE_PORT = freePort();
+/** The server behind the recording proxy. */
+const RECORDED_PORT = freePort();
 
 const config = (servers: Record<string, unknown>) => parseMcpConfig({ servers }, "test.yaml");
 
@@ -82,7 +83,7 @@ describe("Streamable HTTP behind a recording proxy", () => {
   let speak404 = false;
 
   beforeAll(async () => {
-    server = await startEverythingHttp("streamableHttp", STREAMABLE_PORT + 2);
+    server = await startEverythingHttp("streamableHttp", RECORDED_PORT);
     // Sits in front of the real server and records what the client sends. It offers no standalone
     // event stream (405 to GET, as the spec allows), so a server restart goes unnoticed until the
     // next request, as with servers that drop sessions on their own.
@@ -94,7 +95,7 @@ describe("Streamable HTTP behind a recording proxy", () => {
         if (request.method === "GET") return new Response(null, { status: 405 });
         const headers = new Headers(request.headers);
         headers.delete("host");
-        const response = await fetch(`http://127.0.0.1:${STREAMABLE_PORT + 2}/mcp`, { method: request.method, headers, body: body || undefined }).catch(
+        const response = await fetch(`http://127.0.0.1:${RECORDED_PORT}/mcp`, { method: request.method, headers, body: body || undefined }).catch(
           (err: Error) => new Response(err.message, { status: 502 }),
         );
         // The reference server answers an unknown session with 400; the spec (and most servers) with 404.
@@ -131,7 +132,7 @@ describe("Streamable HTTP behind a recording proxy", () => {
     try {
       const oldSession = seen.findLast((r) => r.session)!.session;
       await server.stop();
-      server = await startEverythingHttp("streamableHttp", STREAMABLE_PORT + 2);
+      server = await startEverythingHttp("streamableHttp", RECORDED_PORT);
       expect(await mcp.source("ha").call("mcp_ha_echo", { message: "after a 404" }, { timeoutMs: 5000 })).toEqual({ content: "Echo: after a 404" });
       expect(seen.findLast((r) => r.session)!.session).not.toBe(oldSession);
     } finally {
@@ -143,7 +144,7 @@ describe("Streamable HTTP behind a recording proxy", () => {
     const connection = mcp.connection("ha")!;
     const oldSession = seen.findLast((r) => r.session)!.session;
     await server.stop();
-    server = await startEverythingHttp("streamableHttp", STREAMABLE_PORT + 2);
+    server = await startEverythingHttp("streamableHttp", RECORDED_PORT);
     const result = await mcp.source("ha").call("mcp_ha_echo", { message: "after restart" }, { timeoutMs: 5000 });
     expect(result).toEqual({ content: "Echo: after restart" });
     const newSession = seen.findLast((r) => r.session)!.session;

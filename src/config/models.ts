@@ -29,9 +29,10 @@ const McpToolFilterSchema = T.Object(
   { additionalProperties: false },
 );
 
+/** How tool-loop status reaches the client: nothing, `proxy_status` chunks, or reasoning text (docs/augmented-models.md). */
 export const StatusMode = T.Union([T.Literal("off"), T.Literal("chunks"), T.Literal("thinking")]);
 
-export const ModelFileSchema = T.Object(
+const ModelFileSchema = T.Object(
   {
     /** The name clients ask for; `augmented/` is the convention, not a requirement. */
     name: T.String({ minLength: 1 }),

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { contentText } from "../protocol/ollama-response.ts";
 import type { ChatCompletionRequest, ChatMessage } from "../protocol/openai.ts";
+import { ProxyError } from "../server/errors.ts";
 import { runTool, type ToolSet } from "../tools/registry.ts";
 import { renderTemplates } from "../tools/templates.ts";
 import type { AugmentedModel } from "./augmented.ts";
@@ -27,11 +28,38 @@ export interface LoopPlan {
 }
 
 /** The conversation id of a request (see LoopPlan.conversation). */
-export function conversationOf(exchange: Exchange, request: ChatCompletionRequest): string {
+function conversationOf(exchange: Exchange, request: ChatCompletionRequest): string {
   if (exchange.conversationId) return exchange.conversationId;
   if (typeof request.user === "string" && request.user) return request.user;
   const first = request.messages.find((m) => m.role === "user");
   return `h-${createHash("sha256").update(contentText(first?.content ?? "")).digest("hex").slice(0, 16)}`;
+}
+
+const kindOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `a ${typeof v}`);
+
+/**
+ * Checks the `tool_calls` of the client's messages, which the splice and the tool loop read (other
+ * models' requests go to the upstream as they are and get its own error).
+ * @throws ProxyError 400 `invalid_type` naming the field, as the OpenAI API words it
+ *   ("Invalid type for 'messages[1].tool_calls': expected an array, but got a string instead.")
+ */
+function checkToolCalls(messages: readonly ChatMessage[]): void {
+  const fail = (param: string, expected: string, found: unknown) => {
+    throw new ProxyError(400, `Invalid type for '${param}': expected ${expected}, but got ${kindOf(found)} instead.`, "invalid_request_error", "invalid_type", param);
+  };
+  messages.forEach((message, i) => {
+    const calls: unknown = message.tool_calls;
+    if (calls === undefined || calls === null) return;
+    if (!Array.isArray(calls)) return fail(`messages[${i}].tool_calls`, "an array", calls);
+    calls.forEach((call: unknown, j) => {
+      const at = `messages[${i}].tool_calls[${j}]`;
+      if (!call || typeof call !== "object" || Array.isArray(call)) return fail(at, "an object", call);
+      const fn = (call as { function?: unknown }).function;
+      if (!fn || typeof fn !== "object" || Array.isArray(fn)) return fail(`${at}.function`, "an object", fn);
+      const name = (fn as { name?: unknown }).name;
+      if (typeof name !== "string") fail(`${at}.function.name`, "a string", name);
+    });
+  });
 }
 
 /** `messages` with `prompt` prepended to the first system message, or a new system message first. */
@@ -59,6 +87,7 @@ async function renderPrompt(ctx: ChatContext, model: AugmentedModel): Promise<st
   );
 }
 
+/** The stage (see the module comment); sets `ctx.request` and `ctx.loop` for augmented models only. @throws ProxyError 400 for malformed `tool_calls` in the history */
 export const augment: ChatStage = {
   name: "augment",
   async run(ctx) {
@@ -66,6 +95,7 @@ export const augment: ChatStage = {
     if (!model) return;
     const { state, exchange } = ctx;
     const request = ctx.request;
+    checkToolCalls(request.messages);
     const conversation = conversationOf(exchange, request);
     const restored = restoreTurns(state.splices, spliceScope(model.name, conversation), request.messages);
     const clientTools = request.tools ?? [];

@@ -14,6 +14,7 @@ import { readSkillDir, SkillSource, skillsPrompt, type Skill } from "../tools/sk
 import { parseTemplates, TemplateSyntaxError, type TemplatePart } from "../tools/templates.ts";
 import type { McpManager, McpSource } from "../tools/mcp/manager.ts";
 
+/** One augmented model file made ready: its config, parsed prompt, skills, and lookups of its proxy-owned tools. */
 export class AugmentedModel {
   /** The system prompt (model's prompt, then skills) split into text and template calls. */
   readonly prompt: TemplatePart[];

@@ -58,6 +58,27 @@ const round2 = (ms: number) => Math.round(ms * 100) / 100;
 /** The log keeps this much of a reply body, as the tap does for replies passed through. */
 const MAX_LOGGED_BODY = 1 << 20;
 
+/**
+ * A proxy call as the history sent back upstream carries it: arguments that are not a JSON object
+ * (a reply cut by max_tokens, broken JSON) become "{}", because upstreams that render the history
+ * refuse them (llama.cpp's chat templates: HTTP 500 "Failed to parse tool call arguments as JSON";
+ * Ollama wants an object). The call's error result quotes the text the model wrote.
+ */
+function inHistory(call: ToolCall): ToolCall {
+  const args: unknown = call.function.arguments;
+  let valid: boolean;
+  if (typeof args !== "string") valid = parseToolArguments(args) !== undefined;
+  else {
+    try {
+      const parsed: unknown = JSON.parse(args);
+      valid = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed);
+    } catch {
+      valid = false;
+    }
+  }
+  return valid ? call : { ...call, function: { ...call.function, arguments: "{}" } };
+}
+
 /** One augmented request's loop: its bookkeeping and the steps both reply kinds share. */
 class Loop {
   readonly controller = new AbortController();
@@ -158,7 +179,7 @@ class Loop {
         const owned = this.plan.tools.get(name)!;
         const result = args
           ? await runTool(owned.source, name, args, { signal: this.signal, timeoutMs, onProgress: (progress) => status("executing_tool", name, progress) })
-          : { content: JSON.stringify({ error: `the arguments of ${name} are not a JSON object` }), isError: true };
+          : { content: JSON.stringify({ error: `the arguments of ${name} are not a JSON object`, arguments: call.function.arguments }), isError: true };
         const ms = round2(performance.now() - began);
         const run: ToolRun = { name, round: this.toolRounds, ms, ok: !result.isError };
         if (this.keepsBody) run.arguments = call.function.arguments.slice(0, MAX_LOGGED_ARGUMENTS);
@@ -177,12 +198,13 @@ class Loop {
 
   /** Appends a round whose calls were all the proxy's, and their results, to the history. */
   advance(content: string, calls: ToolCall[], results: ChatMessage[]): void {
-    this.messages = [...this.messages, { role: "assistant", content: content || null, tool_calls: calls }, ...results];
+    this.messages = [...this.messages, { role: "assistant", content: content || null, tool_calls: calls.map(inHistory) }, ...results];
   }
 
   /** Remembers a turn that called both kinds, for the client's next request. */
   remember(calls: { call: ToolCall; client: boolean }[], results: ChatMessage[]): void {
-    rememberTurn(this.ctx.state.splices, spliceScope(this.model, this.plan.conversation), { calls, results });
+    const kept = calls.map((c) => (c.client ? c : { ...c, call: inHistory(c.call) }));
+    rememberTurn(this.ctx.state.splices, spliceScope(this.model, this.plan.conversation), { calls: kept, results });
   }
 
   /** Whether the log keeps reply bodies (`log.bodies`). */

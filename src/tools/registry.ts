@@ -16,7 +16,7 @@ export interface OwnedTool {
 }
 
 /** An error result in the shape the model sees: `{"error": message}`. */
-export function errorResult(message: string): ToolResult {
+function errorResult(message: string): ToolResult {
   return { content: JSON.stringify({ error: message }), isError: true };
 }
 

@@ -95,6 +95,7 @@ export function skillsPrompt(skills: readonly Skill[], mode: SkillMode): string 
   return `Skills you can load with the load_skill tool when a request needs one:\n${list}`;
 }
 
+/** Name of the proxy-owned tool of `on_demand` skills: `load_skill(name)` returns a skill's full text. */
 export const LOAD_SKILL = "load_skill";
 
 /** The `load_skill(name)` tool over one model's skills. */

@@ -25,6 +25,7 @@ export interface TemplateCall {
 /** A prompt split into literal text and template calls, in order. */
 export type TemplatePart = string | TemplateCall;
 
+/** A prompt template that does not parse; `offset` is the index (UTF-16 code units) in the prompt where it went wrong. */
 export class TemplateSyntaxError extends Error {
   constructor(
     message: string,

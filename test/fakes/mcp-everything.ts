@@ -1,7 +1,7 @@
 /**
  * The real MCP reference server, @modelcontextprotocol/server-everything, for tests: its stdio
  * command line, and its SSE (`/sse`) and Streamable HTTP (`/mcp`) servers started on a given port
- * (it cannot report a port it picked itself) and stopped by PID.
+ * (it cannot report a port it picked itself: `freePort()` asks the OS for one) and stopped by PID.
  */
 import { join } from "node:path";
 
@@ -17,6 +17,22 @@ export async function stopAllEverything(): Promise<void> {
   await Promise.all([...running].map((p) => (p.kill("SIGKILL"), p.exited)));
   running.clear();
 }
+
+/**
+ * A loopback port the OS reports free now, for a server that cannot listen on port 0 itself. Fixed
+ * ports collided when several checkouts ran the suite on one machine. Another process could take the
+ * port before the server binds it: startEverythingHttp then refuses it ("already in use").
+ */
+export function freePort(): number {
+  for (;;) {
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = probe.port;
+    probe.stop(true);
+    // The OS may hand out a port again once it is closed: never give one out twice.
+    if (!handedOut.has(port)) return handedOut.add(port), port;
+  }
+}
+const handedOut = new Set<number>();
 
 export interface EverythingHttp {
   /** The MCP endpoint: http://127.0.0.1:PORT/sse or /mcp */

@@ -16,7 +16,8 @@ export interface FakeReply {
   content?: string;
   chunks?: number;
   /** Reply with these tool calls instead of text (after `content`, when both are given). */
-  toolCalls?: { name: string; arguments: Record<string, unknown>; id?: string }[];
+  /** `arguments` as an object is sent as its JSON text; a string is sent as is (a model's truncated or broken JSON). */
+  toolCalls?: { name: string; arguments: Record<string, unknown> | string; id?: string }[];
   /** Stream each tool call whole in one chunk, instead of as id+name then two argument fragments. */
   wholeToolCalls?: boolean;
   /** Reasoning text, sent as `reasoning_content` before the content. */
@@ -52,6 +53,8 @@ export interface FakeUpstreamOptions {
 
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const argumentsText = (args: Record<string, unknown> | string) => (typeof args === "string" ? args : JSON.stringify(args));
 
 export class FakeOpenAIUpstream {
   readonly requests: RecordedRequest[] = [];
@@ -144,7 +147,7 @@ export class FakeOpenAIUpstream {
   }
 
   private completion(body: any, reply: FakeReply) {
-    const toolCalls = reply.toolCalls?.map((c, i) => ({ id: c.id ?? `call_${i}`, type: "function", function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
+    const toolCalls = reply.toolCalls?.map((c, i) => ({ id: c.id ?? `call_${i}`, type: "function", function: { name: c.name, arguments: argumentsText(c.arguments) } }));
     const message: Record<string, unknown> = toolCalls
       ? { role: "assistant", content: reply.content ?? null, tool_calls: toolCalls }
       : { role: "assistant", content: reply.content ?? "Hello from the fake upstream." };
@@ -168,7 +171,7 @@ export class FakeOpenAIUpstream {
     if (reply.toolCalls) {
       if (reply.content) events.push(chunk({ content: reply.content }));
       reply.toolCalls.forEach((call, index) => {
-        const args = JSON.stringify(call.arguments);
+        const args = argumentsText(call.arguments);
         const id = call.id ?? `call_${index}`;
         if (reply.wholeToolCalls) {
           events.push(chunk({ tool_calls: [{ index, id, type: "function", function: { name: call.name, arguments: args } }] }));

@@ -82,6 +82,7 @@ export async function calculate(expression: string): Promise<string> {
   }
 }
 
+/** The OpenAI tool definition the model is offered for `calculator`. */
 export const calculatorTool: Tool = {
   type: "function",
   function: {

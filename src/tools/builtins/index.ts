@@ -32,6 +32,7 @@ const HANDLERS: Record<string, { tool: Tool; run: Handler }> = {
   },
 };
 
+/** The built-ins as one ToolSource: `list()` their definitions, `call()` runs one (an unknown name or bad arguments give an error result). */
 export class BuiltinSource implements ToolSource {
   readonly name = "builtin";
   private readonly tools = Object.values(HANDLERS).map((h) => h.tool);

@@ -94,6 +94,7 @@ import {
 /** Names mathjs adds to every instance that an expression must not reach (mathjs docs/expressions/security). */
 const DISABLED = ["import", "createUnit", "evaluate", "parse", "compile", "simplify", "derivative", "resolve", "reviver", "replacer"];
 
+/** The restricted mathjs instance: only the factories listed here exist in it (mathjs docs/custom_bundling). */
 export const math = create(
   {
     parseDependencies,

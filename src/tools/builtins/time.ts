@@ -16,7 +16,7 @@ export interface CurrentTime {
 }
 
 /** The host's IANA zone (TZ), "UTC" when the runtime does not know it. */
-export function hostTimeZone(): string {
+function hostTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
@@ -62,6 +62,7 @@ export function currentTime(timezone = hostTimeZone(), now = new Date()): Curren
   return { timezone, iso, human: `${format.date.format(now)}, ${format.time.format(now)}`, unix: Math.floor(now.getTime() / 1000) };
 }
 
+/** The OpenAI tool definition the model is offered for `get_current_time`. */
 export const currentTimeTool: Tool = {
   type: "function",
   function: {

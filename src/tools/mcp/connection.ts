@@ -64,7 +64,7 @@ const MAX_LIST_PAGES = 100;
 const LIST_CHANGED_DEBOUNCE_MS = 100;
 
 /** `error` when the Streamable HTTP / SSE server no longer knows our session. */
-export function isSessionLost(error: unknown): boolean {
+function isSessionLost(error: unknown): boolean {
   if (!(error instanceof StreamableHTTPError || error instanceof SseError)) return false;
   return error.code === 404 || (error.code === 400 && /session/i.test(error.message));
 }
@@ -101,6 +101,11 @@ export interface McpConnectionHooks {
   limit<T>(task: () => Promise<T>): Promise<T>;
 }
 
+/**
+ * The connection to one configured MCP server: `start()` connects in the background, `listTools()`
+ * is the cached list (empty while down), `call()` runs one tool (see the module comment for the
+ * rules), `status()` feeds /health and /admin/mcp, `close()` ends it (and a stdio server's process group).
+ */
 export class McpConnection {
   state: McpServerState = "connecting";
   private tools: McpTool[] = [];

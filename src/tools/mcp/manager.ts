@@ -68,6 +68,7 @@ class Limiter {
 
 const refKey = (server: string, tool: string) => `${server}\0${tool}`;
 
+/** All configured MCP servers (see the module comment): one McpConnection per server, by name. */
 export class McpManager {
   private readonly connections = new Map<string, McpConnection>();
   private configs: McpServerConfig[] = [];

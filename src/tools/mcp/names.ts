@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 
 /** OpenAI's limit on function names. */
-export const MAX_TOOL_NAME_LENGTH = 64;
+const MAX_TOOL_NAME_LENGTH = 64;
 /** Hex digits of the hash that makes a cut or shared name unique (32 bits: collisions need ~65k tools). */
 const HASH_DIGITS = 8;
 
@@ -17,7 +17,7 @@ export interface McpToolRef {
 }
 
 /** `mcp_{server}_{tool}` with every character outside [A-Za-z0-9_-] replaced by `_`. */
-export function plainToolName(ref: McpToolRef): string {
+function plainToolName(ref: McpToolRef): string {
   return `mcp_${ref.server}_${ref.tool}`.replace(/[^A-Za-z0-9_-]/g, "_");
 }
 

@@ -13,6 +13,7 @@ export interface CallStatsSnapshot {
   p95_ms: number | null;
 }
 
+/** Counters and a ring of the last WINDOW call durations (ms) of one server; percentiles by nearest rank. */
 export class CallStats {
   calls = 0;
   errors = 0;

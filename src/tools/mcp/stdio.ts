@@ -62,6 +62,11 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
+/**
+ * The SDK `Transport` over a `Bun.spawn`ed child: `start()` spawns it in its own process group,
+ * `send()` writes one JSON-RPC message per line, `close()` sends SIGTERM to the group and SIGKILL
+ * after `killGraceMs`. `onclose` fires once, with the exit reason (code, signal, stderr tail) in `onerror` first.
+ */
 export class BunStdioTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
