@@ -90,6 +90,7 @@ async function renderPrompt(ctx: ChatContext, model: AugmentedModel): Promise<st
 /** The stage (see the module comment); sets `ctx.request` and `ctx.loop` for augmented models only. @throws ProxyError 400 for malformed `tool_calls` in the history */
 export const augment: ChatStage = {
   name: "augment",
+  failOpen: false,
   async run(ctx) {
     const model = ctx.target.augmented;
     if (!model) return;

@@ -3,8 +3,10 @@
  * resolve -> stages (augment, tool selection, compression, ...) -> backend -> tapped reply; for an
  * augmented model, the tool loop in place of the single backend call.
  *
- * Stages are optimisations and fail open: an unexpected error in one is logged once and the request
- * goes on unchanged. A ProxyError from a stage is the client's fault and is passed on.
+ * Optimisation stages fail open: an unexpected error in one is logged once and the request goes on
+ * unchanged. A stage that changes what the model is (augment) fails closed: its error is a 500, since
+ * forwarding the request without it would answer as another model. A ProxyError from a stage is
+ * passed on as it is.
  */
 import { maskSecrets } from "../config/load.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
@@ -30,6 +32,8 @@ export interface ChatContext {
 
 export interface ChatStage {
   name: string;
+  /** False for a stage the request means nothing without (its failure fails the request). Default true. */
+  failOpen?: boolean;
   run(ctx: ChatContext): void | Promise<void>;
 }
 
@@ -97,6 +101,10 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
       await stage.run(ctx);
     } catch (err) {
       if (err instanceof ProxyError) throw err;
+      if (stage.failOpen === false) {
+        console.error(`llm-proxy: stage ${stage.name} failed, request refused: ${(err as Error).stack ?? err}`);
+        throw new ProxyError(500, `llm-proxy could not prepare the request (${stage.name}): ${(err as Error).message ?? err}`);
+      }
       if (!warned.has(stage.name)) {
         warned.add(stage.name);
         console.error(`llm-proxy: stage ${stage.name} failed, request passed on unchanged: ${(err as Error).stack ?? err}`);
