@@ -45,7 +45,7 @@ test("a crash while augmenting is a 500, and the upstream is not called", async 
   expect(sent).toBeGreaterThan(0);
 
   source.broken = true;
-  const err = (await client.chat.completions.create({ model: "augmented/fragile", messages }).catch((e) => e)) as OpenAI.APIError;
+  const err = (await client.chat.completions.create({ model: "augmented/fragile", messages }).catch((e) => e)) as InstanceType<typeof OpenAI.APIError>;
   expect(err).toBeInstanceOf(OpenAI.APIError);
   expect(err.status).toBe(500);
   expect(err.message).toContain("augment");
