@@ -221,4 +221,16 @@ describe("selector with the offline English model", () => {
     expect(english.kept.map((t) => t.function.name)).toContain("mcp_filesystem_create_directory");
     expect(english.kept.length).toBeLessThan(tools.length / 4);
   }, 60_000);
+
+  test("a reply to small talk is small talk while no tool was called; after a tool call it is not", async () => {
+    const asked: ChatMessage[] = [user("could you tell me a bedtime story?"), { role: "assistant", content: "Of course! What should it be about?" }, user("dragons")];
+    const chat = (await selector.select({ model: "m", messages: asked, tools }, settings))!;
+    expect(chat.kept.length).toBeLessThanOrEqual(config.small_talk_keep);
+    expect(chat.decisions.filter((d) => d.kept).every((d) => d.reason.startsWith("rank"))).toBe(true);
+    // The same exchange after the assistant called a tool: the reply may continue that task.
+    const call = { id: "c1", type: "function" as const, function: { name: "mcp_filesystem_list_directory", arguments: '{"path":"~"}' } };
+    const afterCall: ChatMessage[] = [asked[0]!, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c1", content: "stories.txt" }, asked[1]!, asked[2]!];
+    const task = (await selector.select({ model: "m", messages: afterCall, tools }, settings))!;
+    expect(task.kept.length).toBeGreaterThan(config.small_talk_keep + 1);
+  }, 60_000);
 });

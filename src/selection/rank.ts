@@ -62,7 +62,7 @@ export interface SelectionSettings {
 export interface RankingSignals {
   /** The request is in this language (ISO 639-1), not the tools' one, and no multilingual model ranks it. */
   foreignLanguage?: string;
-  /** The request is nearer to small talk than to any tool (calibration.ts). */
+  /** The request is nearer to small talk than to any tool (calibration.ts), or is a reply to such a message in a conversation without tool calls (selector.ts). */
   smallTalk?: boolean;
 }
 

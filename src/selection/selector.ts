@@ -18,11 +18,12 @@ import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
 import { foreignLanguage, loadDetector, toolLanguage, type ToolLanguage } from "./language.ts";
 import { LexicalIndex } from "./lexical.ts";
-import { buildQuery } from "./query.ts";
+import { buildQuery, messageText, type ConversationQuery } from "./query.ts";
 import { decide, scoreTools, type RankingSignals, type SelectionMode, type ToolDecision, type ToolSetIndex } from "./rank.ts";
 import { relatedTools } from "./related.ts";
 import type { ResolvedSettings } from "./settings.ts";
 import { toolTokens } from "./tokens.ts";
+import { terms } from "./text.ts";
 import { sha256Hex, toolDoc, type ToolDoc } from "./tool-doc.ts";
 
 export interface SelectionResult {
@@ -70,6 +71,22 @@ const BRIDGE_WEIGHT = 0.6;
 /** True when the conversation has a user or assistant turn before the last message. */
 function hasEarlierTurns(messages: ChatCompletionRequest["messages"]): boolean {
   return Array.isArray(messages) && messages.filter((m) => m?.role === "user" || m?.role === "assistant").length > 1;
+}
+/**
+ * The user message a reply answers, when the reply is to be judged by it (the small-talk check):
+ * the last user message is a follow-up (query.ts) that shares no word with any tool, it answers an
+ * earlier user message, and no tool was called in the conversation (after a tool call, "ok" or
+ * "Camden" continue a task). @returns that earlier message's text, or undefined
+ */
+function chatReply(messages: ChatCompletionRequest["messages"], query: ConversationQuery, index: ToolSetIndex): string | undefined {
+  if (!query.followUp || query.historyToolCalls.size > 0 || !Array.isArray(messages)) return undefined;
+  if (messages.some((m) => m?.role === "tool")) return undefined;
+  const answered = messages.filter((m) => m?.role === "user").at(-2);
+  if (!answered) return undefined;
+  const current = query.segments[0]?.text ?? "";
+  if (index.lexical.score(new Map(terms(current).map((t) => [t, 1]))).some((s) => s > 0)) return undefined;
+  const text = messageText(answered);
+  return text.trim() ? text : undefined;
 }
 /** Names of multilingual embedding models: paraphrase-multilingual-*, multilingual-e5-*, bge-m3, LaBSE, distiluse-*-multilingual, XLM-R based. */
 const MULTILINGUAL_MODEL = /multilingual|bge-m3|labse|xlm|distiluse/i;
@@ -157,16 +174,20 @@ export class ToolSelector {
     let mode: string = settings.mode;
     let toolViews: Float32Array[][] | undefined;
     let queryVectors: Float32Array[] | undefined;
+    let answeredVector: Float32Array | undefined;
     const skipped = settings.mode === "off" || tools.length <= settings.min_tools;
     if (skipped) mode = settings.mode === "off" ? "off" : "skipped (min_tools)";
     else if (settings.mode !== "lexical") {
       const texts = [...query.segments, ...query.clauses].map((s) => s.text);
       const unknown = settings.bridge > 0 ? unknownWords(query.segments[0]?.text ?? "", index.lexical) : [];
-      const semantic = await this.embeddings(entry, [...texts, ...unknown], settings.deadline_ms);
+      // A reply in a conversation without tool calls is judged by the user turn it answers (usually cached).
+      const answered = chatReply(request.messages, query, index);
+      const semantic = await this.embeddings(entry, [...texts, ...unknown, ...(answered ? [answered] : [])], settings.deadline_ms);
       if (typeof semantic === "string") mode = `lexical (${semantic})`;
       else {
         [toolViews, queryVectors] = semantic;
-        if (unknown.length > 0 && entry.vocabularyVectors) query.bridges = bridgeTerms(queryVectors.slice(texts.length), entry.vocabulary, entry.vocabularyVectors, settings.bridge, BRIDGE_WEIGHT);
+        if (unknown.length > 0 && entry.vocabularyVectors) query.bridges = bridgeTerms(queryVectors.slice(texts.length, texts.length + unknown.length), entry.vocabulary, entry.vocabularyVectors, settings.bridge, BRIDGE_WEIGHT);
+        answeredVector = answered ? queryVectors[texts.length + unknown.length] : undefined;
         queryVectors = queryVectors.slice(0, texts.length);
       }
     }
@@ -177,9 +198,11 @@ export class ToolSelector {
     const foreign = skipped ? undefined : foreignLanguage(current, entry.language);
     if (foreign && toolViews && this.multilingual()) ranking = "semantic";
     else if (foreign) signals.foreignLanguage = foreign;
-    // A reply in a conversation ("sure", "the first one") leans on the turns before it: never small talk on its own.
+    // A reply in a conversation ("sure", "the first one") leans on the turns before it: never small talk on its own,
+    // but small talk when it answers small talk and no tool was called ("a poem?" - "autumn").
     const reply = query.followUp && hasEarlierTurns(request.messages);
-    if (toolViews && queryVectors?.[0] && this.chat && !reply) signals.smallTalk = isSmallTalk(queryVectors[0], this.chat.vectors, toolViews);
+    const judged = reply ? answeredVector : queryVectors?.[0];
+    if (toolViews && judged && this.chat) signals.smallTalk = isSmallTalk(judged, this.chat.vectors, toolViews);
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
     const tokens = await tokensP;
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
