@@ -76,7 +76,7 @@ function hasEarlierTurns(messages: ChatCompletionRequest["messages"]): boolean {
  * The user message a reply answers, when the reply is to be judged by it (the small-talk check):
  * the last user message is a follow-up (query.ts) that shares no word with any tool, it answers an
  * earlier user message, and no tool was called in the conversation (after a tool call, "ok" or
- * "Camden" continue a task). @returns that earlier message's text, or undefined
+ * "the second one" continue a task). @returns that earlier message's text, or undefined
  */
 function chatReply(messages: ChatCompletionRequest["messages"], query: ConversationQuery, index: ToolSetIndex): string | undefined {
   if (!query.followUp || query.historyToolCalls.size > 0 || !Array.isArray(messages)) return undefined;
@@ -199,7 +199,7 @@ export class ToolSelector {
     if (foreign && toolViews && this.multilingual()) ranking = "semantic";
     else if (foreign) signals.foreignLanguage = foreign;
     // A reply in a conversation ("sure", "the first one") leans on the turns before it: never small talk on its own,
-    // but small talk when it answers small talk and no tool was called ("a poem?" - "autumn").
+    // but small talk when it answers small talk and no tool was called ("a bedtime story?" - "dragons").
     const reply = query.followUp && hasEarlierTurns(request.messages);
     const judged = reply ? answeredVector : queryVectors?.[0];
     if (toolViews && judged && this.chat) signals.smallTalk = isSmallTalk(judged, this.chat.vectors, toolViews);
