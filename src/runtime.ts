@@ -165,7 +165,7 @@ export class Runtime {
     const { config } = loaded;
     this.loaded = loaded;
     this.mcpConfig = loadMcpConfig({ ...mcpConfigPath(config, loaded.path), env: loadOptions.env });
-    this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection });
+    this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection, upstream: (name) => this.state.upstreams.get(name)?.config });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
     this.compression = new CompressionService(config.data_dir);
     this.services = { selector: this.selector, compression: this.compression, splices, extraSources: toolSources, env: loadOptions.env ?? process.env, mcp: this.mcp };

@@ -144,6 +144,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     if (err instanceof DomainPackError) throw new ConfigError(`${label}: selection.packs: ${err.message}`);
     throw err;
   }
+  const embeddings = config.selection.embeddings;
+  if (embeddings && !names.has(embeddings.upstream)) {
+    throw new ConfigError(`${label}: selection.embeddings.upstream: expected the name of a configured upstream, found "${embeddings.upstream}"`);
+  }
   return { config, path: source, empty, fileUpstreams };
 }
 

@@ -97,7 +97,7 @@ export const SelectionSchema = T.Object(
     min_tools: T.Integer({ minimum: 0, default: 8 }),
     /** Ranked tools with a fused score (0..1) below this are dropped. */
     min_score: T.Number({ minimum: 0, default: 0 }),
-    /** Token budget (o200k_base) for the kept tools; 0 = none. */
+    /** Token budget (o200k_base, estimated: src/selection/tokens.ts) for the kept tools; 0 = none. */
     max_tool_tokens: T.Integer({ minimum: 0, default: 0 }),
     /** Tool-name globs always kept / never kept. */
     always: Strings,
@@ -116,6 +116,22 @@ export const SelectionSchema = T.Object(
     queue_size: T.Integer({ minimum: 1, default: 32 }),
     /** Query embeddings kept in memory. */
     query_cache_size: T.Integer({ minimum: 0, default: 1024 }),
+    /**
+     * Embeddings from an upstream's endpoint (OpenAI `/embeddings`, Ollama `/api/embed`) instead of a
+     * model run in the proxy: onnxruntime is then never loaded. `embedding_model`, `models_dir` and
+     * `dtype` are not used.
+     */
+    embeddings: T.Optional(
+      T.Object(
+        {
+          /** Name of a configured upstream. */
+          upstream: T.String({ minLength: 1 }),
+          /** Embedding model id as that upstream knows it, e.g. nomic-embed-text. */
+          model: T.String({ minLength: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Per-model overrides keyed by a glob on the model name; the first match applies, lists add up. */
     models: T.Record(T.String(), SelectionOverrideSchema, { default: {} }),
     /** Also keep every ranked tool whose fused score is at least this share of the best one (0 = exactly `keep`). */

@@ -4,18 +4,24 @@
  * keep; it never throws for a ranking problem and never waits for embeddings longer than the
  * request's deadline: then, or when the model is missing, the lexical ranking alone is used.
  *
- * Caches: tool documents by the tool's JSON (LRU), tool-set indexes by the tools' hashes (LRU),
- * tool view embeddings in memory and in SQLite (cache.ts; new tools are embedded in one batch),
- * query embeddings by text (LRU).
+ * Everything derived from a tool set (documents, BM25 statistics, related tools, language and
+ * vocabulary, token estimates, view embeddings) is built once per distinct tool set, keyed by a hash
+ * of the tools' JSON, and reused: Home Assistant sends the same tools with every request, so per
+ * request only the conversation is analysed, and a conversation already seen with these tools is
+ * answered from memory. Caches: tool sets (LRU), tool documents by a digest of the tool's JSON (LRU,
+ * shared by tool sets that overlap), tool view embeddings in memory and in SQLite (cache.ts; new
+ * tools are embedded in one batch), query embeddings by text (LRU; concurrent requests for one text
+ * share one call), outcomes by conversation (LRU).
  */
 import { join } from "node:path";
-import type { SelectionConfig } from "../config/schema.ts";
-import type { ChatCompletionRequest, Tool } from "../protocol/openai.ts";
+import type { SelectionConfig, UpstreamConfig } from "../config/schema.ts";
+import type { ChatCompletionRequest, ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
 import { bridgeTerms, nameVocabulary, unknownWords, type BridgeWord } from "./bridge.ts";
 import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
 import { CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
 import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
+import { HttpEmbedder } from "./http-embedder.ts";
 import { foreignLanguage, loadDetector, toolLanguage, type ToolLanguage } from "./language.ts";
 import { LexicalIndex } from "./lexical.ts";
 import { buildQuery, messageText, type ConversationQuery } from "./query.ts";
@@ -35,7 +41,7 @@ export interface SelectionResult {
   mode: string;
   /** Time spent selecting, ms. */
   ms: number;
-  /** o200k_base tokens of the tools received and kept (sum over the tools' minified JSON). */
+  /** Estimated o200k_base tokens of the tools received and kept (sum over the tools' minified JSON; tokens.ts). */
   tokensBefore: number;
   tokensAfter: number;
 }
@@ -45,10 +51,16 @@ export interface ToolSelectorOptions {
   config: SelectionConfig;
   /** Replaces the Worker embedder (tests, benchmarks). */
   embedder?: Embedder;
+  /** The running config's upstream of that name (for `selection.embeddings`); the selector outlives reloads. */
+  upstream?: (name: string) => UpstreamConfig | undefined;
 }
 
 interface IndexEntry {
+  /** The tools' JSON, compared on a hash hit so that a collision is a miss, never another set's index. */
+  json: string;
   index: ToolSetIndex;
+  /** Per tool, its estimated tokens. */
+  tokens: number[];
   /** Per tool, its view embeddings, once known. */
   views?: Float32Array[][];
   /** The tools' language and vocabulary (language.ts). */
@@ -61,6 +73,48 @@ interface IndexEntry {
 }
 
 const DEADLINE = Symbol("deadline");
+/** Memory for tool sets' JSON (the identity check of a hash hit): a few dozen ordinary sets, or one huge one. */
+const INDEX_BYTES = 16 << 20;
+/** Remembered outcomes (each ~3 KB of decisions for 34 tools plus a key of at most MAX_OUTCOME_KEY: under 2 MB in all). */
+const OUTCOMES = 256;
+/** Longer conversations (history, images, tool results) are not remembered: they do not recur verbatim, and keys this long would weigh on memory. */
+const MAX_OUTCOME_KEY = 4096;
+
+/**
+ * Texts sent to an embedder are cut to this many characters: every embedding model reads at most a
+ * few thousand tokens (USE-lite 128, MiniLM 256, bge-m3 8,192), and one huge tool description must
+ * not occupy the model or an upstream for long.
+ */
+const MAX_EMBED_CHARS = 8192;
+const clip = (text: string) => (text.length > MAX_EMBED_CHARS ? text.slice(0, MAX_EMBED_CHARS) : text);
+
+/**
+ * The query reads at most this many characters of a message: its start (English requests open with
+ * their action) and its end (a question after pasted text), half each. The analysis is linear, but
+ * at ~0.4 µs a character a 500 KB message would hold the event loop for 0.2 s.
+ */
+const MAX_QUERY_CHARS = 4000;
+const clipText = (text: string) => (text.length > MAX_QUERY_CHARS ? `${text.slice(0, MAX_QUERY_CHARS / 2)} … ${text.slice(-MAX_QUERY_CHARS / 2)}` : text);
+
+/** `message` with its text cut to what the query reads (the request itself is not changed). */
+function bounded(message: ChatMessage): ChatMessage {
+  const { content } = message;
+  if (typeof content === "string") return content.length > MAX_QUERY_CHARS ? { ...message, content: clipText(content) } : message;
+  const long = (p: ContentPart) => p?.type === "text" && typeof p.text === "string" && p.text.length > MAX_QUERY_CHARS;
+  if (!Array.isArray(content) || !content.some(long)) return message;
+  return { ...message, content: content.map((p) => (long(p) && p.type === "text" ? { ...p, text: clipText(p.text as string) } : p)) };
+}
+
+/**
+ * What the selection of one request depends on besides its tools, settings and embedder: the
+ * messages (query.ts reads user and assistant text and tool_calls; system content is left out, so
+ * Home Assistant's prompt, which carries the time of day, does not make every request new) and
+ * tool_choice. Must cover everything buildQuery and decide read.
+ */
+function conversationKey(request: ChatCompletionRequest): string {
+  const messages = Array.isArray(request.messages) ? request.messages.map((m) => (m?.role === "system" ? "system" : m)) : [];
+  return JSON.stringify([messages, request.tool_choice ?? null]);
+}
 /** Memory for tool documents: ordinary tools take 2-4 KB, so 4,096 of them fit with room to spare. */
 const DOCS_BYTES = 32 << 20;
 /** Memory for tools' view embeddings: 4,096 tools x ~4 views x 384-512 floats is 24-32 MiB. */
@@ -98,14 +152,25 @@ export class ToolSelector {
   // Keyed by digests and bounded in bytes: tools are the client's, and a key or an entry must not
   // cost what the client makes it cost (a 16,000-character tool once held its JSON as a key).
   private readonly docs = new Lru<string, ToolDoc>(4096, docBytes, DOCS_BYTES);
-  private readonly indexes = new Lru<string, IndexEntry>(32);
+  /** Tool sets by Bun.hash of their JSON: few distinct sets per deployment (one per client kind). */
+  private readonly indexes = new Lru<number | bigint, IndexEntry>(32, (e) => 2 * e.json.length, INDEX_BYTES);
   private readonly toolViews = new Lru<string, Float32Array[]>(4096, viewBytes, VIEWS_BYTES);
   private queries: Lru<string, Float32Array>;
+  /** Query texts being embedded: a burst of requests with one text makes one call. */
+  private readonly pendingQueries = new Map<string, Promise<Float32Array | undefined>>();
+  /**
+   * Decisions by conversation (conversationKey) and settings, for the tool set they were made on
+   * (`entry`, compared by identity): Home Assistant repeats commands ("turn off the lights") with
+   * the same tools, and the same question about the same tools gets the same answer.
+   */
+  private readonly outcomes = new Lru<string, { entry: IndexEntry; decisions: ToolDecision[]; mode: string }>(OUTCOMES);
   private warned = false;
   /** Small-talk probe embeddings (calibration.ts) and the embedder that made them, once known. */
   private chat: { embedder: Embedder; vectors: Float32Array[] } | undefined;
-  private detectorTried = false;
+  /** The language detector's one load, awaited by every request (the first ones included). */
+  private detector: Promise<unknown> | undefined;
   private readonly dataDir: string;
+  private readonly upstream: (name: string) => UpstreamConfig | undefined;
   private packs: { auto: boolean; packs: DomainPack[] };
 
   /** @throws when the data directory cannot hold the embedding store; DomainPackError for an unusable `packs` entry */
@@ -116,10 +181,11 @@ export class ToolSelector {
     this.store = new EmbeddingStore(options.dataDir);
     this.queries = new Lru(Math.max(1, options.config.query_cache_size));
     this.embedder = options.embedder;
+    this.upstream = options.upstream ?? (() => undefined);
   }
 
   /**
-   * Applies a reloaded `selection` section; a new model (or models_dir, dtype) restarts the Worker.
+   * Applies a reloaded `selection` section; a new model (or models_dir, dtype, embeddings upstream) replaces the embedder.
    * @throws DomainPackError for an unusable `packs` entry (the old settings stay)
    */
   configure(config: SelectionConfig): void {
@@ -129,8 +195,15 @@ export class ToolSelector {
     this.packs = packs;
     this.config = config;
     if (config.query_cache_size !== old.query_cache_size) this.queries = new Lru(Math.max(1, config.query_cache_size));
-    const modelChanged = config.embedding_model !== old.embedding_model || config.models_dir !== old.models_dir || config.dtype !== old.dtype;
-    if (modelChanged && this.embedder instanceof WorkerEmbedder) this.useEmbedder(undefined);
+    const modelChanged =
+      config.embedding_model !== old.embedding_model ||
+      config.models_dir !== old.models_dir ||
+      config.dtype !== old.dtype ||
+      config.embeddings?.upstream !== old.embeddings?.upstream ||
+      config.embeddings?.model !== old.embeddings?.model;
+    if (modelChanged && (this.embedder instanceof WorkerEmbedder || this.embedder instanceof HttpEmbedder)) this.useEmbedder(undefined);
+    // Decisions depend on every setting (packs, calibration, ...): a reload starts afresh.
+    this.outcomes.clear();
   }
 
   /** Replaces the embedder (closing the old one); undefined means: start the configured one when first needed. */
@@ -142,6 +215,8 @@ export class ToolSelector {
     // Indexes hold the old model's embeddings; they are rebuilt cheaply.
     this.indexes.clear();
     this.queries.clear();
+    this.pendingQueries.clear();
+    this.outcomes.clear();
   }
 
   /** The embedder's state, for health and tests. */
@@ -162,14 +237,14 @@ export class ToolSelector {
     const started = performance.now();
     const tools = request.tools;
     if (!Array.isArray(tools) || tools.length === 0) return undefined;
-    if (!this.detectorTried) {
-      this.detectorTried = true;
-      await loadDetector();
-    }
+    await (this.detector ??= loadDetector());
     const entry = this.indexFor(tools);
-    const { index } = entry;
-    const query = buildQuery(Array.isArray(request.messages) ? request.messages : [], index.domain);
-    const tokensP = toolTokens(tools, index.docs.map((d) => d.hash));
+    const { index, tokens } = entry;
+    const outcomeKey = `${conversationKey(request)}\n${JSON.stringify(settings)}`;
+    const remember = outcomeKey.length <= MAX_OUTCOME_KEY;
+    const known = remember ? this.outcomes.get(outcomeKey) : undefined;
+    if (known?.entry === entry) return this.result(tools, entry, known.decisions, known.mode, started);
+    const query = buildQuery(Array.isArray(request.messages) ? request.messages.map(bounded) : [], index.domain);
 
     let mode: string = settings.mode;
     let toolViews: Float32Array[][] | undefined;
@@ -204,11 +279,16 @@ export class ToolSelector {
     const judged = reply ? answeredVector : queryVectors?.[0];
     if (toolViews && judged && this.chat) signals.smallTalk = isSmallTalk(judged, this.chat.vectors, toolViews);
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
-    const tokens = await tokensP;
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
+    // A fallback (deadline, model loading) is not remembered: the next such request gets the full ranking.
+    if (remember && (skipped || mode === settings.mode)) this.outcomes.set(outcomeKey, { entry, decisions, mode });
+    return this.result(tools, entry, decisions, mode, started);
+  }
+
+  private result(tools: Tool[], entry: IndexEntry, decisions: readonly ToolDecision[], mode: string, started: number): SelectionResult {
     const kept = tools.filter((_, i) => decisions[i]!.kept);
-    const sum = (keptOnly: boolean) => tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
-    return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true) };
+    const sum = (keptOnly: boolean) => entry.tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
+    return { kept, decisions: decisions.map((d) => ({ ...d })), mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true) };
   }
 
   /** Stops the Worker and closes the store. */
@@ -224,29 +304,42 @@ export class ToolSelector {
     const c = this.config;
     const perModel = Object.values(c.models).some((m) => m.mode === "hybrid" || m.mode === "semantic");
     if (c.mode !== "hybrid" && c.mode !== "semantic" && !perModel) return undefined;
+    if (c.embeddings) {
+      const { upstream, model } = c.embeddings;
+      this.embedder = new HttpEmbedder({ upstream, model, config: () => this.upstream(upstream), maxInFlight: c.queue_size });
+      return this.embedder;
+    }
     this.embedder = new WorkerEmbedder({ model: c.embedding_model, modelsDir: c.models_dir || undefined, cacheDir: join(this.dataDir, "models"), dtype: c.dtype, maxQueue: c.queue_size });
     return this.embedder;
   }
 
-  private docFor(tool: Tool): ToolDoc {
-    const key = sha256Hex(JSON.stringify(tool));
+  private docFor(tool: Tool, json: string): ToolDoc {
+    const key = sha256Hex(json);
     let doc = this.docs.get(key);
     if (!doc) this.docs.set(key, (doc = toolDoc(tool)));
     return doc;
   }
 
+  /** The tool set's entry, built on its first request: per request this costs one JSON.stringify and one hash. */
   private indexFor(tools: Tool[]): IndexEntry {
-    const docs = tools.map((t) => this.docFor(t));
-    const key = docs.map((d) => d.hash).join(",");
-    let entry = this.indexes.get(key);
-    if (!entry) {
-      const names = docs.map((d) => d.name);
-      const domain = packsFor(this.packs, names);
-      const lexical = new LexicalIndex(docs);
-      const texts = docs.flatMap((d) => [d.fields.name, d.fields.description, d.fields.paramDescriptions]);
-      entry = { index: { docs, lexical, related: relatedTools(names, { opposites: domain.opposites }), domain, typicalLexical: this.config.calibrate ? typicalLexical(lexical) : undefined }, language: toolLanguage(texts), vocabulary: nameVocabulary(docs) };
-      this.indexes.set(key, entry);
-    }
+    const json = JSON.stringify(tools);
+    const key = Bun.hash(json);
+    const known = this.indexes.get(key);
+    if (known?.json === json) return known;
+    const toolJson = tools.map((t) => JSON.stringify(t));
+    const docs = tools.map((t, i) => this.docFor(t, toolJson[i]!));
+    const names = docs.map((d) => d.name);
+    const domain = packsFor(this.packs, names);
+    const lexical = new LexicalIndex(docs);
+    const texts = docs.flatMap((d) => [d.fields.name, d.fields.description, d.fields.paramDescriptions]);
+    const entry: IndexEntry = {
+      json,
+      index: { docs, lexical, related: relatedTools(names, { opposites: domain.opposites }), domain, typicalLexical: this.config.calibrate ? typicalLexical(lexical) : undefined },
+      tokens: toolTokens(toolJson),
+      language: toolLanguage(texts),
+      vocabulary: nameVocabulary(docs),
+    };
+    this.indexes.set(key, entry);
     return entry;
   }
 
@@ -304,7 +397,7 @@ export class ToolSelector {
       // One batch: the new tools' views, the tool-name words (bridge.ts) and, once per model, the small-talk probes.
       const needChat = this.chat?.embedder !== embedder;
       const words = entry.vocabulary.map((w) => w.word);
-      const texts = [...missing.flatMap((i) => docs[i]!.views), ...words, ...(needChat ? CHAT_PROBES : [])];
+      const texts = [...missing.flatMap((i) => docs[i]!.views.map(clip)), ...words, ...(needChat ? CHAT_PROBES : [])];
       const vectors = texts.length > 0 ? (await embedder.embed(texts)).map((v) => Float32Array.from(v)) : [];
       let at = 0;
       const fresh = missing.map((i) => {
@@ -328,35 +421,48 @@ export class ToolSelector {
 
   /** True when the configured embedding model understands many languages (config, else guessed from its name). */
   private multilingual(): boolean {
-    return this.config.embedding_multilingual ?? MULTILINGUAL_MODEL.test(this.config.embedding_model);
+    return this.config.embedding_multilingual ?? MULTILINGUAL_MODEL.test(this.config.embeddings?.model ?? this.config.embedding_model);
   }
 
-  /** Query segment embeddings through the LRU; undefined when the embedder failed. */
+  /**
+   * Query segment embeddings through the LRU; texts missing from it are embedded in one batch, or
+   * awaited when another request is already embedding them. Undefined when the embedder failed.
+   */
   private async embedQueries(texts: string[], embedder: Embedder): Promise<Float32Array[] | undefined> {
-    const known = new Map<string, Float32Array>();
+    const found = new Map<string, Float32Array | Promise<Float32Array | undefined>>();
+    const missing: string[] = [];
     for (const t of texts) {
-      const v = this.queries.get(t);
-      if (v) known.set(t, v);
+      if (found.has(t)) continue;
+      const v = this.queries.get(t) ?? this.pendingQueries.get(t);
+      if (v) found.set(t, v);
+      else missing.push(t);
     }
-    const missing = [...new Set(texts.filter((t) => !known.has(t)))];
     if (missing.length > 0) {
-      try {
-        const vectors = await embedder.embed(missing);
-        missing.forEach((t, i) => {
-          const v = Float32Array.from(vectors[i]!);
-          known.set(t, v);
-          this.queries.set(t, v);
+      const batch = embedder.embed(missing.map(clip));
+      missing.forEach((t, i) => {
+        const one = batch.then(
+          (vectors) => {
+            const v = Float32Array.from(vectors[i]!);
+            if (this.embedder === embedder) this.queries.set(t, v);
+            return v;
+          },
+          () => undefined,
+        );
+        const settled: Promise<Float32Array | undefined> = one.finally(() => {
+          if (this.pendingQueries.get(t) === settled) this.pendingQueries.delete(t);
         });
-      } catch {
-        return undefined;
-      }
+        this.pendingQueries.set(t, settled);
+        found.set(t, settled);
+      });
     }
-    return texts.map((t) => known.get(t)!);
+    const vectors = await Promise.all(texts.map((t) => found.get(t)!));
+    return vectors.every((v): v is Float32Array => v !== undefined) ? vectors : undefined;
   }
 
-  /** Empties the query-embedding LRU (the eval measures cold queries this way). */
+  /** Empties the query-embedding LRU and the remembered outcomes (the eval measures cold queries this way). */
   forgetQueries(): void {
     this.queries.clear();
+    this.outcomes.clear();
   }
 
   /** Counters for tests and the eval: stored tool embeddings. */

@@ -43,7 +43,8 @@ export function stem(word: string): string {
 export function splitIdentifier(name: string): string[] {
   return name
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
+    // A lookahead, not /([A-Z]+)([A-Z][a-z])/: that one backtracks quadratically on a long capital run.
+    .replace(/([A-Z])(?=[A-Z][a-z])/g, "$1 ")
     .replace(/([a-zA-Z])(\d)|(\d)([a-zA-Z])/g, "$1$3 $2$4")
     .toLowerCase()
     .split(/[^a-z0-9]+/)

@@ -103,7 +103,9 @@ function quotedPhrases(description: string): string[] {
 /** Sentences of a description, and phrases quoted inside it. */
 function descriptionViews(description: string): string[] {
   const sentences = description
-    .split(/(?<=[.!?])\s+(?=[A-Z0-9])|\s+\d+\.\s+/)
+    // (?<!\s): a numbered item is looked for only where a whitespace run starts, or a long run of
+    // spaces would be rescanned from each of its positions (quadratic).
+    .split(/(?<=[.!?])\s+(?=[A-Z0-9])|(?<!\s)\s+\d+\.\s+/)
     .map((s) => s.trim())
     .filter((s) => s.length > 3);
   return [...sentences, ...quotedPhrases(description)];

@@ -33,6 +33,8 @@ export class FakeOllamaUpstream {
   /** Replies for the next /api/chat requests, consumed in order. */
   readonly script: FakeOllamaReply[] = [];
   models: string[];
+  /** Computes the vectors /api/embed answers (default: a 3-dimension placeholder per input). */
+  embed: ((texts: string[]) => Promise<number[][]>) | undefined;
   private readonly server: ReturnType<typeof Bun.serve>;
 
   constructor(options: { models?: string[] } = {}) {
@@ -90,7 +92,8 @@ export class FakeOllamaUpstream {
         });
       case "/api/embed": {
         const inputs: unknown[] = Array.isArray(body.input) ? body.input : [body.input];
-        return Response.json({ model: body.model, embeddings: inputs.map((_, i) => [0.1, 0.2, i]), total_duration: 1000, load_duration: 0, prompt_eval_count: inputs.length * 3 });
+        const embeddings = this.embed ? await this.embed(inputs as string[]) : inputs.map((_, i) => [0.1, 0.2, i]);
+        return Response.json({ model: body.model, embeddings, total_duration: 1000, load_duration: 0, prompt_eval_count: inputs.length * 3 });
       }
       case "/api/chat":
         return this.chat(body);

@@ -69,6 +69,8 @@ export class FakeOpenAIUpstream {
   modelsDelayMs = 0;
   /** Answer GET /models with this status and an OpenAI error body when not 200 (e.g. 401). */
   modelsStatus = 200;
+  /** Computes the vectors /v1/embeddings answers (default: a 3-dimension placeholder per input). */
+  embed: ((texts: string[]) => Promise<number[][]>) | undefined;
   private readonly server: ReturnType<typeof Bun.serve>;
 
   constructor(private readonly options: FakeUpstreamOptions = {}) {
@@ -113,7 +115,8 @@ export class FakeOpenAIUpstream {
     }
     if (url.pathname === "/v1/embeddings") {
       const inputs: unknown[] = Array.isArray(body.input) ? body.input : [body.input];
-      const data = inputs.map((_, index) => ({ object: "embedding", index, embedding: [0.5, -0.25, index] }));
+      const vectors = this.embed ? await this.embed(inputs as string[]) : inputs.map((_, index) => [0.5, -0.25, index]);
+      const data = vectors.map((embedding, index) => ({ object: "embedding", index, embedding }));
       return Response.json({ object: "list", data, model: body.model, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
     }
     if (url.pathname !== "/v1/chat/completions") {
