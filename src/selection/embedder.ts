@@ -61,7 +61,8 @@ export class WorkerEmbedder implements Embedder {
     this.maxQueue = options.maxQueue ?? 32;
     // In the executable, onnxruntime's native files are unpacked from it on first use: next to the models.
     const env = { ...process.env, LLM_PROXY_NATIVE_DIR: process.env.LLM_PROXY_NATIVE_DIR || options.cacheDir };
-    this.worker = new Worker(new URL("./embed-worker.ts", import.meta.url).href, { env: env as Record<string, string> });
+    // smol: the Worker's heap grows in small steps (it holds little besides the model's tensors).
+    this.worker = new Worker(new URL("./embed-worker.ts", import.meta.url).href, { env: env as Record<string, string>, smol: true });
     this.worker.unref?.();
     let settle: (ok: boolean) => void = () => {};
     this.loaded = new Promise((resolve) => (settle = resolve));
