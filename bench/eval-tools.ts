@@ -9,15 +9,18 @@
  * of them for `"all": true`); recall is over the kept set (ranked tools plus related ones), and
  * "ranked@k" is the same over the first k ranked tools alone. Tokens: o200k_base, per tool's
  * minified JSON. Latency: per request, tool embeddings cached, query-embedding cache emptied before
- * each pass (so every query is embedded), default 50 ms deadline.
+ * each pass (so every query is embedded), default 50 ms deadline (`--config '{"deadline_ms":10000}'`
+ * leaves no fallback, for comparisons of recall alone).
  *
  * Usage: bun run eval:tools [FILE | --data FILE | --set NAME] [--tools FILE]... [--modes hybrid,lexical,semantic]
- *        [--k 3,5,8] [--model ID] [--models-dir DIR] [--config JSON] [--repeat N] [--misses]
+ *        [--k 3,5,8] [--model ID] [--models-dir DIR] [--config JSON] [--repeat N] [--embeddings openai|ollama] [--misses]
  * `--set` names a query set with its tool list: ha (the default), general
  * (../shared/datasets/tool-selection-general/), heldout, blind, multilingual-ha, multilingual-general
  * (bench/data/). `--config` merges a JSON object into the `selection` section (e.g.
  * '{"keep_within":0}' or '{"packs":[]}'), for curves and ablations. `--repeat N` times each request
  * as the least of N cold runs (for latency on a busy machine; recall is that of the first run).
+ * `--embeddings` takes the embeddings from an upstream of that type instead of the Worker
+ * (`selection.embeddings`): a server process serving the offline model (test/fakes/model-embeddings.ts).
  * `--misses` also prints, per mode and k, recall per `category` (records that have one) and every
  * missed query with the best-ranked tools.
  */
@@ -26,11 +29,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
-import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
+import { SelectionSchema, UpstreamSchema, type SelectionConfig, type UpstreamConfig } from "../src/config/schema.ts";
 import type { ChatMessage, Tool } from "../src/protocol/openai.ts";
 import type { SelectionMode } from "../src/selection/rank.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
+import { startServer } from "./process.ts";
 
 const shared = join(import.meta.dir, "../../shared");
 const { values, positionals } = parseArgs({
@@ -46,6 +50,7 @@ const { values, positionals } = parseArgs({
     set: { type: "string" },
     config: { type: "string", default: "{}" },
     repeat: { type: "string", default: "1" },
+    embeddings: { type: "string" },
   },
 });
 const haTools = [join(shared, "datasets/tool-selection/tools/ha-assist.json"), join(shared, "datasets/tool-selection/tools/extra-mcp.json")];
@@ -79,8 +84,15 @@ const records: Record[] = readFileSync(dataFile, "utf8")
   .filter((l) => l.trim())
   .map((l) => JSON.parse(l));
 const dataDir = mkdtempSync(join(tmpdir(), "llm-proxy-eval-"));
-const config = Value.Default(SelectionSchema, { embedding_model: values.model, models_dir: values["models-dir"], ...JSON.parse(values.config!) }) as SelectionConfig;
-const selector = new ToolSelector({ dataDir, config });
+const embeddingServer = values.embeddings ? await startServer(["bun", join(import.meta.dir, "..", "test", "fakes", "model-embeddings.ts")]) : undefined;
+const upstream = embeddingServer && (Value.Default(UpstreamSchema, { name: "embeddings", type: values.embeddings, base_url: `${embeddingServer.url}${values.embeddings === "openai" ? "/v1" : ""}` }) as UpstreamConfig);
+const config = Value.Default(SelectionSchema, {
+  embedding_model: values.model,
+  models_dir: values["models-dir"],
+  ...(upstream ? { embeddings: { upstream: upstream.name, model: values.model } } : {}),
+  ...JSON.parse(values.config!),
+}) as SelectionConfig;
+const selector = new ToolSelector({ dataDir, config, upstream: () => upstream });
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -172,7 +184,7 @@ async function main() {
   const sources = [...new Set(records.map(sourceOf))];
   const withExpected = records.filter((r) => r.expected.length > 0).length;
   console.log(`data: ${dataFile} (${records.length} queries, ${withExpected} with expected tools)`);
-  console.log(`tools: ${toolFiles.join(" + ")} (${tools.length} tools); model: ${values.model}`);
+  console.log(`tools: ${toolFiles.join(" + ")} (${tools.length} tools); model: ${values.model}${upstream ? ` served by an ${upstream.type} upstream (${upstream.base_url})` : ""}`);
   console.log("");
   console.log(`| mode | k | recall@k | ranked@k | ${sources.map((s) => `${s}`).join(" | ")} | multi-turn | all | mean kept | kept (no-tool) | token cut | p50 ms | p95 ms | fallbacks |`);
   console.log(`|---|---:|---:|---:|${sources.map(() => "---:").join("|")}|---:|---:|---:|---:|---:|---:|---:|---:|`);
@@ -210,5 +222,6 @@ try {
   await main();
 } finally {
   selector.close();
+  await embeddingServer?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 }

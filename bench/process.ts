@@ -23,6 +23,27 @@ export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** Where a process's resident memory is, MiB: anonymous (heaps, arenas), file-backed (code, mapped libraries), and onnxruntime's library alone. */
+export interface MemoryBreakdown {
+  rss: number;
+  anon: number;
+  file: number;
+  onnxruntime: number;
+}
+
+/** Resident memory of `pid` by kind, from /proc/PID/status and /proc/PID/smaps (Linux). */
+export function memoryOf(pid: number): MemoryBreakdown {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  let onnxruntime = 0;
+  let inOrt = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inOrt = line.includes("onnxruntime");
+    else if (inOrt && line.startsWith("Rss:")) onnxruntime += Number(/(\d+) kB/.exec(line)![1]);
+  }
+  return { rss: kib("VmRSS") / 1024, anon: kib("RssAnon") / 1024, file: (kib("RssFile") + kib("RssShmem")) / 1024, onnxruntime: onnxruntime / 1024 };
+}
+
 /**
  * Spawns `cmd` and waits for its "listening on" line.
  * @throws when it exits or stays silent for 15 s

@@ -23,6 +23,7 @@ import pkg from "../package.json" with { type: "json" };
 import { buildTarget, outfileFor } from "../scripts/build.ts";
 import { ollamaRequest, openaiRequest } from "./ha-request.ts";
 import { startServer, type ServerProcess } from "./process.ts";
+import { proxyConfig as benchConfig } from "./proxy-config.ts";
 import { wrk, type LoadResult } from "./wrk.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -59,21 +60,12 @@ function table(header: string[], rows: (string | number)[][]): string {
  * off; with `augmented`, that many augmented model files (`augmented/bench-N`) beside it.
  */
 function proxyConfig(dir: string, upstreamUrl: string, augmented = 0): string {
-  const path = join(dir, "llm-proxy.yaml");
   if (augmented > 0) mkdirSync(join(dir, "models"));
   for (let i = 0; i < augmented; i++) {
     const model = { name: `augmented/bench-${i}`, upstream_model: "bench/bench-model", system_prompt: "It is {{get_current_time(format=\"iso\")}}.", tools: ["get_current_time", "calculator"] };
     writeFileSync(join(dir, "models", `bench-${i}.yml`), stringify(model));
   }
-  const config = {
-    server: { host: "127.0.0.1", port: 0 },
-    data_dir: join(dir, "data"),
-    log: { requests: true, bodies: false },
-    upstreams: [{ name: "bench", type: "openai", base_url: upstreamUrl, models: ["bench-model"], max_retries: 0 }],
-    selection: { mode: "off" },
-  };
-  writeFileSync(path, stringify(config));
-  return path;
+  return benchConfig(dir, upstreamUrl);
 }
 
 async function startProxy(name: string, cmd: string[], dir: string): Promise<Proxy> {

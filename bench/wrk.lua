@@ -1,10 +1,21 @@
 -- wrk script for bench/: POSTs the JSON body in $BENCH_BODY_FILE and prints one
 -- "BENCH_RESULT {...}" line with the counts and latency percentiles (microseconds).
+-- A file of several lines (JSON Lines) is sent one line per request, in turn.
 local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
+local bodies = {}
+for line in f:read("*a"):gmatch("[^\n]+") do bodies[#bodies + 1] = line end
 f:close()
+wrk.method = "POST"
+wrk.body = bodies[1]
 wrk.headers["Content-Type"] = "application/json"
+
+if #bodies > 1 then
+  local i = 0
+  function request()
+    i = i % #bodies + 1
+    return wrk.format(nil, nil, nil, bodies[i])
+  end
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

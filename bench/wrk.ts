@@ -11,7 +11,8 @@ export interface LoadResult {
 }
 
 /**
- * POSTs `bodyFile` to `url` for `seconds` with `connections` open connections.
+ * POSTs `bodyFile` to `url` for `seconds` with `connections` open connections; a file of several
+ * lines (JSON Lines) is sent one line per request, in turn.
  * @throws when wrk is missing or prints no result
  */
 export async function wrk(url: string, bodyFile: string, connections: number, seconds: number): Promise<LoadResult> {
