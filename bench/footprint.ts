@@ -20,6 +20,7 @@
  *
  *   bun bench/footprint.ts [--duration 600] [--sample 10] [--concurrency 32] [--latency-seconds 5]
  *                          [--modes off,lexical,hybrid,hybrid-upstream] [--targets source,executable] [--no-build]
+ *                          [--config JSON]   (merged into the proxy's config, e.g. '{"compression":{"mode":"off"}}')
  */
 import { Database } from "bun:sqlite";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -47,6 +48,7 @@ const { values: opts } = parseArgs({
     modes: { type: "string", default: "off,lexical,hybrid,hybrid-upstream" },
     targets: { type: "string", default: "source,executable" },
     "no-build": { type: "boolean" },
+    config: { type: "string", default: "{}" },
   },
 });
 const DURATION = Number(opts.duration);
@@ -121,7 +123,7 @@ async function measure(target: string, mode: string, upstream: ServerProcess, em
   const selection = selectionFor(mode);
   const upstreams = [{ name: "bench", type: "openai", base_url: upstream.url, models: ["bench-model"], max_retries: 0 }];
   if (embeddings) upstreams.push({ name: "embeddings", type: "openai", base_url: `${embeddings.url}/v1`, models: [], max_retries: 0 });
-  const config = proxyConfig(sub, upstream.url, { selection, upstreams });
+  const config = proxyConfig(sub, upstream.url, { selection, upstreams, ...JSON.parse(opts.config!) });
   const cmd = target === "executable" ? [outfileFor("linux-x64"), "--config", config] : ["bun", "run", "index.ts", "--config", config];
   const proxy = await startServer(cmd, { ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production", LLM_PROXY_DATA_DIR: dataDir }, ROOT);
   try {
