@@ -121,6 +121,16 @@ describe("compiled executable", () => {
     expect(existsSync(join(dir, "data", "models", `onnxruntime-${ort.version}-linux-x64`, "onnxruntime_binding.node"))).toBe(true);
   }, 30_000);
 
+  test("detects another language with the bundled detector: a German request keeps every tool", async () => {
+    const tools = await Bun.file(TOOLS_FILE).json();
+    const body = JSON.stringify({ messages: [{ role: "user", content: "stelle bitte einen Wecker für morgen früh um sieben" }], tools });
+    const res = await fetch(`${url}/admin/tools/rank`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(res.status).toBe(200);
+    const result = (await res.json()) as { kept: number; total: number; tools: { reason: string }[] };
+    expect(result.kept).toBe(result.total);
+    expect(result.tools[0]!.reason).toBe("fail open: request in de");
+  });
+
   test("runs a JavaScript MCP server with itself (${LLM_PROXY_EXECUTABLE}, BUN_BE_BUN=1)", async () => {
     let everything: { state: string; tools: string[]; pid: number } | undefined;
     for (let i = 0; i < 100 && everything?.state !== "ready"; i++) {

@@ -9,7 +9,7 @@ import type { Embedder } from "../src/selection/embedder.ts";
 import { bridgeTerms, nameVocabulary, unknownWords } from "../src/selection/bridge.ts";
 import { typicalLexical } from "../src/selection/calibration.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
-import { foreignLanguage, loadDetector, toolLanguage } from "../src/selection/language.ts";
+import { detectorLoaded, foreignLanguage, toolLanguage } from "../src/selection/language.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
 import { buildQuery, queryTerms } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolScore, type ToolSetIndex } from "../src/selection/rank.ts";
@@ -138,15 +138,25 @@ describe("ranking any tool list", () => {
 });
 
 describe("language", () => {
+  const tools = () => toolLanguage(TOOLS.flatMap((t) => [t.function.name, t.function.description ?? ""]));
+
+  test("requests made mostly of the tools' words are the tools' language without loading the detector", async () => {
+    const known = tools();
+    expect(await foreignLanguage("show me the last messages of the channel", known)).toBeUndefined();
+    expect(await foreignLanguage("open the file", known)).toBeUndefined();
+    expect(await foreignLanguage("", known)).toBeUndefined();
+    expect(detectorLoaded()).toBe(false);
+    expect(known.language).toBeUndefined();
+  });
+
   test("a German request against English tools is foreign; English ones, with or without the detector's doubts, are not", async () => {
-    expect(await loadDetector()).toBeDefined();
-    const tools = toolLanguage(TOOLS.flatMap((t) => [t.function.name, t.function.description ?? ""]));
-    expect(tools.language).toBe("en");
-    expect(foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", tools)).toBe("de");
-    expect(foreignLanguage("montre-moi les derniers messages du canal, s'il te plaît", tools)).toBe("fr");
-    expect(foreignLanguage("show me the last messages of the channel", tools)).toBeUndefined();
-    expect(foreignLanguage("open the file", tools)).toBeUndefined();
-    expect(foreignLanguage("", tools)).toBeUndefined();
+    const known = tools();
+    expect(await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known)).toBe("de");
+    expect(detectorLoaded()).toBe(true);
+    expect(known.language).toBe("en");
+    expect(await foreignLanguage("montre-moi les derniers messages du canal, s'il te plaît", known)).toBe("fr");
+    expect(await foreignLanguage("show me the last messages of the channel", known)).toBeUndefined();
+    expect(await foreignLanguage("tell me a joke about penguins", known)).toBeUndefined();
   });
 });
 

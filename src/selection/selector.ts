@@ -22,7 +22,7 @@ import { CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
 import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
 import { HttpEmbedder } from "./http-embedder.ts";
-import { foreignLanguage, loadDetector, toolLanguage, type ToolLanguage } from "./language.ts";
+import { foreignLanguage, toolLanguage, type ToolLanguage } from "./language.ts";
 import { LexicalIndex } from "./lexical.ts";
 import { buildQuery, messageText, type ConversationQuery } from "./query.ts";
 import { decide, scoreTools, type RankingSignals, type SelectionMode, type ToolDecision, type ToolSetIndex } from "./rank.ts";
@@ -167,8 +167,6 @@ export class ToolSelector {
   private warned = false;
   /** Small-talk probe embeddings (calibration.ts) and the embedder that made them, once known. */
   private chat: { embedder: Embedder; vectors: Float32Array[] } | undefined;
-  /** The language detector's one load, awaited by every request (the first ones included). */
-  private detector: Promise<unknown> | undefined;
   private readonly dataDir: string;
   private readonly upstream: (name: string) => UpstreamConfig | undefined;
   private packs: { auto: boolean; packs: DomainPack[] };
@@ -237,7 +235,6 @@ export class ToolSelector {
     const started = performance.now();
     const tools = request.tools;
     if (!Array.isArray(tools) || tools.length === 0) return undefined;
-    await (this.detector ??= loadDetector());
     const entry = this.indexFor(tools);
     const { index, tokens } = entry;
     const outcomeKey = `${conversationKey(request)}\n${JSON.stringify(settings)}`;
@@ -270,7 +267,7 @@ export class ToolSelector {
     let ranking: SelectionMode = skipped ? "lexical" : effective;
     const signals: RankingSignals = {};
     const current = query.segments[0]?.text ?? "";
-    const foreign = skipped ? undefined : foreignLanguage(current, entry.language);
+    const foreign = skipped ? undefined : await foreignLanguage(current, entry.language);
     if (foreign && toolViews && this.multilingual()) ranking = "semantic";
     else if (foreign) signals.foreignLanguage = foreign;
     // A reply in a conversation ("sure", "the first one") leans on the turns before it: never small talk on its own,
