@@ -9,7 +9,7 @@ import type { Embedder } from "../src/selection/embedder.ts";
 import { bridgeTerms, nameVocabulary, unknownWords } from "../src/selection/bridge.ts";
 import { typicalLexical } from "../src/selection/calibration.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
-import { detectorLoaded, foreignLanguage, toolLanguage } from "../src/selection/language.ts";
+import { foreignLanguage, toolLanguage } from "../src/selection/language.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
 import { buildQuery, queryTerms } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolScore, type ToolSetIndex } from "../src/selection/rank.ts";
@@ -145,14 +145,22 @@ describe("language", () => {
     expect(await foreignLanguage("show me the last messages of the channel", known)).toBeUndefined();
     expect(await foreignLanguage("open the file", known)).toBeUndefined();
     expect(await foreignLanguage("", known)).toBeUndefined();
-    expect(detectorLoaded()).toBe(false);
     expect(known.language).toBeUndefined();
+    // Whether the module was imported is per process (other test files load it): asked of a fresh one.
+    const script = `
+      const { detectorLoaded, foreignLanguage, toolLanguage } = await import(${JSON.stringify(join(import.meta.dir, "../src/selection/language.ts"))});
+      const known = toolLanguage(${JSON.stringify(TOOLS.flatMap((t) => [t.function.name, t.function.description ?? ""]))});
+      const english = await foreignLanguage("open the file", known);
+      const before = detectorLoaded();
+      const german = await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known);
+      console.log(JSON.stringify({ english: english ?? null, before, german, after: detectorLoaded() }));`;
+    const child = Bun.spawnSync([process.execPath, "-e", script]);
+    expect(JSON.parse(child.stdout.toString())).toEqual({ english: null, before: false, german: "de", after: true });
   });
 
   test("a German request against English tools is foreign; English ones, with or without the detector's doubts, are not", async () => {
     const known = tools();
     expect(await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known)).toBe("de");
-    expect(detectorLoaded()).toBe(true);
     expect(known.language).toBe("en");
     expect(await foreignLanguage("montre-moi les derniers messages du canal, s'il te plaît", known)).toBe("fr");
     expect(await foreignLanguage("show me the last messages of the channel", known)).toBeUndefined();
