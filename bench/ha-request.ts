@@ -6,7 +6,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const TOOLS_FILE = join(import.meta.dir, "..", "..", "shared", "datasets", "tool-selection", "tools", "ha-assist.json");
+const TOOLS_DIR = join(import.meta.dir, "..", "..", "shared", "datasets", "tool-selection", "tools");
+const TOOLS_FILE = join(TOOLS_DIR, "ha-assist.json");
+
+/** HA's 34 Assist tools, and with `withMcp` the 42 MCP tools of the data set after them (76). */
+export function haTools(withMcp = false): Record<string, unknown>[] {
+  const files = withMcp ? [TOOLS_FILE, join(TOOLS_DIR, "extra-mcp.json")] : [TOOLS_FILE];
+  return files.flatMap((f) => JSON.parse(readFileSync(f, "utf8")) as Record<string, unknown>[]);
+}
 
 const AREAS = ["Kitchen", "Living Room", "Bedroom", "Office", "Hallway", "Garage"];
 const DEVICES: [domain: string, name: string, state: string][] = [
@@ -17,7 +24,8 @@ const DEVICES: [domain: string, name: string, state: string][] = [
   ["cover", "Blinds", "open"],
 ];
 
-function systemPrompt(): string {
+/** The system prompt: HA's instructions and the exposed entities of six areas (~1,000 tokens). */
+export function systemPrompt(): string {
   const entities = AREAS.flatMap((area) =>
     DEVICES.map(([domain, name, state]) => `- names: ${area} ${name}\n  domain: ${domain}\n  state: '${state}'\n  areas: ${area}`),
   );
@@ -40,7 +48,7 @@ export function openaiRequest(stream: boolean): Record<string, unknown> {
       { role: "system", content: systemPrompt() },
       { role: "user", content: "Turn on the kitchen ceiling light and tell me the temperature in the office." },
     ],
-    tools: JSON.parse(readFileSync(TOOLS_FILE, "utf8")),
+    tools: haTools(),
     stream,
     ...(stream ? { stream_options: { include_usage: true } } : {}),
   };

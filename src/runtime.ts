@@ -1,7 +1,8 @@
 /**
  * The running proxy's state: the config and what is built from it (upstreams, keys, augmented
  * models, tool sources), plus the services that outlive a reload (request log, tool selector, the
- * tool loop's splice store, chat history, MCP servers). `reload()` builds a new state and swaps it
+ * tool loop's splice store, chat history, MCP servers, cache-aware selection's working sets and
+ * prompt-cache knowledge). `reload()` builds a new state and swaps it
  * in one assignment; a request keeps the state it started with. MCP servers are reloaded as a diff:
  * unchanged ones keep their connection.
  */
@@ -12,7 +13,9 @@ import { loadMcpConfig, mcpConfigPath, type McpConfig } from "./config/mcp.ts";
 import type { Config } from "./config/schema.ts";
 import { loadAugmented, type AugmentedModels } from "./pipeline/augmented.ts";
 import { MemorySpliceStore, type SpliceStore } from "./pipeline/splice.ts";
+import { PromptCacheTracker } from "./selection/prompt-cache.ts";
 import { ToolSelector } from "./selection/selector.ts";
+import { openWorkingSetStore, type WorkingSetStore } from "./selection/working-set-store.ts";
 import { KeyCheck } from "./server/auth.ts";
 import { Metrics } from "./server/metrics.ts";
 import { ChatHistory } from "./store/chat-history.ts";
@@ -41,6 +44,10 @@ export interface RuntimeState {
   readonly chats: ChatHistory | undefined;
   /** Token estimates and calibration (the same object across reloads). */
   readonly compression: CompressionService;
+  /** Stable forwarded tool sets of cache-aware selection (persisted in the data directory). */
+  readonly workingSets: WorkingSetStore;
+  /** Per upstream model: recent prompts (for the tokens-to-compute estimate) and whether it caches. */
+  readonly promptCache: PromptCacheTracker;
 }
 
 /** What a reload changed, by name. */
@@ -58,6 +65,8 @@ interface Services {
   extraSources: readonly ToolSource[];
   env: Record<string, string | undefined>;
   mcp: McpManager;
+  workingSets: WorkingSetStore;
+  promptCache: PromptCacheTracker;
 }
 
 /**
@@ -94,6 +103,8 @@ function buildState(loaded: LoadedConfig, services: Services, mcpConfig: McpConf
     splices: services.splices,
     chats: config.log.chat_history ? new ChatHistory(join(config.data_dir, "chats")) : undefined,
     compression: services.compression,
+    workingSets: services.workingSets,
+    promptCache: services.promptCache,
   };
 }
 
@@ -141,6 +152,8 @@ export class Runtime {
   mcpConfig: McpConfig;
   /** Compression: estimator cache and calibration, kept across reloads. */
   readonly compression: CompressionService;
+  /** Cache-aware selection's working sets, kept across reloads and written to the data directory. */
+  readonly workingSets: WorkingSetStore;
   readonly startedAt = Date.now();
   /** Prometheus metrics (GET /metrics), kept across reloads. */
   readonly metrics: Metrics;
@@ -168,11 +181,22 @@ export class Runtime {
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection, upstream: (name) => this.state.upstreams.get(name)?.config });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
     this.compression = new CompressionService(config.data_dir);
-    this.services = { selector: this.selector, compression: this.compression, splices, extraSources: toolSources, env: loadOptions.env ?? process.env, mcp: this.mcp };
+    this.workingSets = openWorkingSetStore(config.data_dir);
+    this.services = {
+      selector: this.selector,
+      compression: this.compression,
+      splices,
+      extraSources: toolSources,
+      env: loadOptions.env ?? process.env,
+      mcp: this.mcp,
+      workingSets: this.workingSets,
+      promptCache: new PromptCacheTracker(),
+    };
     try {
       this.state = buildState(loaded, this.services, this.mcpConfig);
     } catch (err) {
       this.selector.close();
+      this.workingSets.close();
       throw err;
     }
     this.requestLog = config.log.requests
@@ -216,6 +240,7 @@ export class Runtime {
   async close(): Promise<void> {
     this.selector.close();
     this.compression.close();
+    this.workingSets.close();
     this.requestLog?.close();
     void this.state.tools.close();
     await this.mcp.close();

@@ -48,7 +48,8 @@ const FILES: Record<string, string> = {
   "models/inline.yml": model("augmented/inline", { include_global_skills: true, system_prompt: "Base prompt." }),
   "models/ondemand.yml": model("augmented/ondemand", { include_global_skills: true, skill_mode: "on_demand" }),
   "models/alias.yml": model("augmented/alias", { upstream_model: "worker" }),
-  "models/selected.yml": model("augmented/selected", { selection: { mode: "lexical", keep: 3, min_tools: 8, always: ["calculator"] } }),
+  // Per request: a stable set would take HA's tools whole (they fit its cap); this test is about the ranking.
+  "models/selected.yml": model("augmented/selected", { selection: { mode: "lexical", keep: 3, min_tools: 8, always: ["calculator"], cache: "per_request" } }),
   "skills/lights.md": "---\nname: lights\ndescription: How to switch lights\n---\nAlways confirm which room before switching a light.\n",
   "skills/weather/SKILL.md": "---\ndescription: Weather answers\n---\nGive temperatures in Celsius.\n",
 };

@@ -21,7 +21,8 @@ beforeAll(async () => {
   upstream = new FakeOpenAIUpstream();
   proxy = startProxy({
     upstreams: [{ name: "fake", base_url: upstream.url, api_key: "k" }],
-    selection: { embedding_model: "universal-sentence-encoder-lite-en", models_dir: join(shared, "models"), deadline_ms: 5000, models: { "lexical-*": { mode: "lexical", keep: 3 } } },
+    // Per request: these tests are about the ranking; the stable set (test/cache-aware-selection.test.ts) forwards HA's 34 tools whole.
+    selection: { embedding_model: "universal-sentence-encoder-lite-en", models_dir: join(shared, "models"), deadline_ms: 5000, cache: "per_request", models: { "lexical-*": { mode: "lexical", keep: 3 } } },
     auth: { keys: ["client-key"] },
   });
   client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "client-key", maxRetries: 0 });

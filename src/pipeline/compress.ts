@@ -122,6 +122,23 @@ async function fit(ctx: ChatContext, settings: CompressionSettings): Promise<voi
  * trained context (Ollama `<arch>.context_length`); undefined when `compression.upstream_context` is
  * off or the facts take longer than FACTS_WAIT_MS.
  */
+/**
+ * The o200k_base tokens the tools of `request` may take so that it fits its context budget as the
+ * `fit` mode counts it (estimate, calibration and safety margin as in `fit`), in the selector's units
+ * (as step 4 converts them); undefined when there is no budget (mode not `fit`, no window known). For
+ * the select-tools stage: a stable tool set that does not fit is not forwarded.
+ */
+export async function toolRoom(ctx: ChatContext, request: ChatCompletionRequest): Promise<number | undefined> {
+  const { state, exchange, target } = ctx;
+  const settings = resolveCompression(state.config.compression, [exchange.row.client_model, target.model]);
+  if (settings.mode !== "fit") return undefined;
+  const budget = await budgetOf(request, settings, () => reportedWindow(ctx));
+  if (!budget) return undefined;
+  state.compression.estimator.beginRequest();
+  const draft = new Draft({ ...request, tools: undefined }, state.compression.estimator, state.compression.calibration.weights(`${target.upstream.name}/${target.model}`));
+  return Math.floor((Math.floor(budget.tokens / (1 + settings.safety_margin)) - draft.total) / draft.weights.tools);
+}
+
 async function reportedWindow(ctx: ChatContext): Promise<number | undefined> {
   if (!ctx.state.config.compression.upstream_context) return undefined;
   const fetching = getModelFacts(ctx.target.upstream, ctx.target.model, { clientAuthorization: ctx.exchange.clientAuthorization });

@@ -1,6 +1,8 @@
 /**
  * Taps an upstream reply on its way to the client: bytes are passed on as they arrive, unchanged,
- * while usage, finish_reason, time to first byte and errors are read for the request log.
+ * while usage (with the cached prompt tokens reported in `usage.prompt_tokens_details.cached_tokens`
+ * or llama.cpp's `timings.cache_n`), finish_reason, time to first byte and errors are read for the
+ * request log.
  *
  * When the upstream fails mid-stream, an SSE reply gets a last `data: {"error":{...}}` event (the
  * shape the OpenAI SDKs raise as an APIError) and then ends; a JSON reply is cut off with an error.
@@ -21,8 +23,10 @@ const MAX_LOGGED_BODY = 1 << 20;
 const MAX_WHOLE_BODY = 4 << 20;
 
 interface Summary {
-  usage?: Usage | null;
+  usage?: (Usage & { prompt_tokens_details?: { cached_tokens?: number } | null }) | null;
   choices?: { finish_reason?: string | null }[];
+  /** llama.cpp's per-request timings; `cache_n` = prompt tokens reused from the KV cache. */
+  timings?: { cache_n?: number } | null;
 }
 
 export interface TapOptions {
@@ -63,9 +67,12 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
   let text = "";
   let usage: Usage | null | undefined;
   let finishReason: string | null | undefined;
+  let cached: number | undefined;
 
   const note = (json: Summary) => {
     if (json.usage) usage = json.usage;
+    const reported = json.usage?.prompt_tokens_details?.cached_tokens ?? json.timings?.cache_n;
+    if (typeof reported === "number") cached = reported;
     const reason = json.choices?.find((c) => c?.finish_reason)?.finish_reason;
     if (reason) finishReason = reason;
   };
@@ -82,6 +89,7 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
     exchange.finish({
       prompt_tokens: usage?.prompt_tokens ?? null,
       completion_tokens: usage?.completion_tokens ?? null,
+      cached_tokens: cached ?? null,
       finish_reason: finishReason ?? null,
       error: error ?? exchange.row.error ?? (status >= 400 ? text.slice(0, 2000) : null),
       response_body: options.captureBody ? text.slice(0, MAX_LOGGED_BODY) : null,

@@ -60,6 +60,11 @@ export class Lru<K, V> {
     return this.total;
   }
 
+  /** The entries, least recently used first. */
+  entries(): IterableIterator<[K, V]> {
+    return this.map.entries();
+  }
+
   clear(): void {
     this.map.clear();
     this.weights.clear();

@@ -44,6 +44,9 @@ export interface SelectionResult {
   /** Estimated o200k_base tokens of the tools received and kept (sum over the tools' minified JSON; tokens.ts). */
   tokensBefore: number;
   tokensAfter: number;
+  /** Per tool, in the request's order: its hash (tool-doc.ts) and its estimated o200k_base tokens. */
+  hashes: string[];
+  tokens: number[];
 }
 
 export interface ToolSelectorOptions {
@@ -285,7 +288,8 @@ export class ToolSelector {
   private result(tools: Tool[], entry: IndexEntry, decisions: readonly ToolDecision[], mode: string, started: number): SelectionResult {
     const kept = tools.filter((_, i) => decisions[i]!.kept);
     const sum = (keptOnly: boolean) => entry.tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
-    return { kept, decisions: decisions.map((d) => ({ ...d })), mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true) };
+    const hashes = entry.index.docs.map((d) => d.hash);
+    return { kept, decisions: decisions.map((d) => ({ ...d })), mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true), hashes, tokens: [...entry.tokens] };
   }
 
   /** Stops the Worker and closes the store. */

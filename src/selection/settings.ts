@@ -8,6 +8,10 @@ import { matchesAny, type SelectionSettings } from "./rank.ts";
 
 export interface ResolvedSettings extends SelectionSettings {
   deadline_ms: number;
+  /** Cache-aware selection mode (working-set.ts). */
+  cache: SelectionConfig["cache"];
+  cache_max_tool_tokens: number;
+  cache_keep: number;
 }
 
 /** @param modelNames names the request's model goes by, e.g. [client model, upstream model] */
@@ -27,6 +31,9 @@ export function resolveSettings(config: SelectionConfig, modelNames: readonly (s
     server_bonus: config.server_bonus,
     bridge: config.bridge,
     deadline_ms: config.deadline_ms,
+    cache: config.cache,
+    cache_max_tool_tokens: config.cache_max_tool_tokens,
+    cache_keep: config.cache_keep,
   };
   const names = modelNames.filter((n): n is string => typeof n === "string" && n.length > 0);
   const entry = Object.entries(config.models).find(([glob]) => names.some((n) => matchesAny(n, [glob])));

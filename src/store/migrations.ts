@@ -59,4 +59,11 @@ export const MIGRATIONS: string[] = [
   // Why each retry of the request happened (issue 15): JSON array of "HTTP 503: <first bytes of the
   // error body>" or "ECONNREFUSED: ..." strings, in order; NULL when there was no retry.
   `ALTER TABLE requests ADD COLUMN retry_reasons TEXT;`,
+  // Cache-aware tool selection (docs/tool-selection.md): what the upstream's prompt cache did and
+  // how the forwarded tool working set behaved.
+  `ALTER TABLE requests ADD COLUMN selection_cache TEXT;            -- stable | per_request | per_request (over budget) ...
+   ALTER TABLE requests ADD COLUMN prompt_tokens_to_compute INTEGER; -- estimated (o200k_base): tokens after the prefix shared with a recent prompt
+   ALTER TABLE requests ADD COLUMN cached_tokens INTEGER;           -- reported: usage.prompt_tokens_details.cached_tokens or timings.cache_n
+   ALTER TABLE requests ADD COLUMN working_set_size INTEGER;        -- tools in the stable working set after this request
+   ALTER TABLE requests ADD COLUMN working_set_change TEXT;         -- none | created | grown | tail | shrunk | over budget`,
 ];

@@ -15,6 +15,7 @@ const COLUMNS = [
   "compression_mode", "prompt_tokens_estimated", "prompt_tokens_estimated_after", "token_budget",
   "compression_steps", "messages_dropped", "messages_truncated", "compression_ms", "upstream_status",
   "tool_decisions", "retry_reasons",
+  "selection_cache", "prompt_tokens_to_compute", "cached_tokens", "working_set_size", "working_set_change",
 ] as const;
 
 /** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */

@@ -49,6 +49,11 @@ export interface RequestLogRow {
   messages_dropped?: number | null;
   messages_truncated?: number | null;
   compression_ms?: number | null;
+  selection_cache?: string | null;
+  prompt_tokens_to_compute?: number | null;
+  cached_tokens?: number | null;
+  working_set_size?: number | null;
+  working_set_change?: string | null;
   request_body?: string | null;
   response_body?: string | null;
   tool_rounds?: number | null;
