@@ -9,11 +9,12 @@
  * Llama 3.1 at the start of the first user turn, both before the rest), then the other messages.
  * Tokens to compute = the tokens of the segments after the longest run of leading segments shared
  * with one of the last SLOTS prompts sent to that upstream model; the segment where the prompts part
- * counts whole. Tokens are o200k_base (tokens.ts), not the upstream's tokenizer: an estimate.
+ * counts whole. Tokens are o200k_base as tokens.ts estimates them in one linear pass, not the
+ * upstream's tokenizer: an estimate.
  */
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import { Lru } from "./cache.ts";
-import { countTokens } from "./tokens.ts";
+import { estimateTokens } from "./tokens.ts";
 
 /** One part of a rendered prompt: an identity (equal ids, equal text) and its tokens. */
 export interface PromptSegment {
@@ -65,7 +66,8 @@ export class PromptCacheTracker {
       const text = JSON.stringify(m) ?? "";
       const id = Bun.hash(text).toString(36);
       let tokens = this.counts.get(id);
-      if (tokens === undefined) this.counts.set(id, (tokens = await countTokens(text)));
+      // The linear estimate, never the encoder: its BPE is quadratic in a long piece (tokens.ts).
+      if (tokens === undefined) this.counts.set(id, (tokens = estimateTokens(text)));
       return { id, tokens };
     };
     const head = await Promise.all(messages.slice(0, lead).map(of));
