@@ -172,7 +172,8 @@ describe("no admin keys: loopback clients only", () => {
 describe("request-log API and metrics", () => {
   let proxy: TestProxy;
   beforeAll(async () => {
-    proxy = startProxy({ log: { bodies: true }, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
+    // Per request: a stable tool set would take this small list whole (it fits the set's cap), and the detail shows a selection.
+    proxy = startProxy({ log: { bodies: true }, selection: { cache: "per_request" }, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
     const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "unused", maxRetries: 0 });
     await client.chat.completions.create(CHAT);
     await client.chat.completions.create({ ...CHAT, stream: true }).then(async (s) => {
