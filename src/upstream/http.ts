@@ -200,6 +200,9 @@ export async function sendUpstream(upstream: UpstreamConfig, req: UpstreamReques
         headers,
         body: req.body ?? undefined,
         signal: controller.signal,
+        // Bun's socket idle timer (5 min by default) would cut a cold CPU prompt that takes longer
+        // before its headers; timeout_ms and the body idle timeout above bound the call instead.
+        timeout: false,
       });
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason;
