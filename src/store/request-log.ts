@@ -2,7 +2,8 @@
  * The request log: one row per request in SQLite (bun:sqlite, WAL), written off the hot path.
  *
  * `record()` only queues the row; every `flush_interval_ms` the queue is posted to a Worker
- * (request-log-worker.ts) that writes it in one transaction, so SQLite never blocks the event loop.
+ * (request-log-worker.ts, started with the first rows) that writes it in one transaction, so SQLite
+ * never blocks the event loop.
  * Errors while writing are reported once on stderr and counted, never thrown to a request. Old rows
  * are pruned by age and count after a write (at most once a minute).
  */
