@@ -195,7 +195,7 @@ export class Runtime {
     try {
       this.state = buildState(loaded, this.services, this.mcpConfig);
     } catch (err) {
-      this.selector.close();
+      void this.selector.close();
       this.workingSets.close();
       throw err;
     }
@@ -236,13 +236,16 @@ export class Runtime {
     return { config: JSON.stringify(before.config) !== JSON.stringify(next.config), models: diffModels(before.models, next.models), mcp_servers: mcpChanges };
   }
 
-  /** Stops the services; resolves once MCP server processes have exited (their SIGTERM goes out at once). */
+  /**
+   * Stops the services; resolves once MCP server processes have exited (their SIGTERM goes out at
+   * once) and the embedding Worker has released its model (an exit before that can abort the process).
+   */
   async close(): Promise<void> {
-    this.selector.close();
+    const selector = this.selector.close();
     this.compression.close();
     this.workingSets.close();
     this.requestLog?.close();
     void this.state.tools.close();
-    await this.mcp.close();
+    await Promise.all([this.mcp.close(), selector]);
   }
 }

@@ -22,7 +22,9 @@ const TOOLS_FILE = join(ROOT, "..", "shared", "datasets", "tool-selection", "too
 
 let upstream: FakeOpenAIUpstream;
 let dir: string;
-let proc: ReturnType<typeof Bun.spawn> & { stdout: ReadableStream<Uint8Array> };
+let proc: ReturnType<typeof Bun.spawn> & { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array> };
+/** Everything the executable wrote to stderr, once it has exited (echoed to ours as it arrives). */
+let stderr: Promise<string>;
 let url: string;
 let mcpPid: number;
 
@@ -66,7 +68,7 @@ beforeAll(async () => {
   proc = Bun.spawn([BINARY, "--config", config, "--host", "127.0.0.1", "--port", "0"], {
     cwd: dir,
     stdout: "pipe",
-    stderr: "inherit",
+    stderr: "pipe",
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       ORT_DISABLE_TELEMETRY: "1",
@@ -75,6 +77,15 @@ beforeAll(async () => {
       LLM_PROXY_EMBEDDING_MODEL: "universal-sentence-encoder-lite-en",
     },
   });
+  stderr = (async () => {
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      process.stderr.write(chunk);
+      text += decoder.decode(chunk, { stream: true });
+    }
+    return text;
+  })();
   url = await listeningUrl(proc.stdout, 10_000);
 }, 120_000);
 
@@ -153,8 +164,14 @@ describe("compiled executable", () => {
   });
 
   test("SIGTERM to its PID stops it cleanly, its MCP server with it", async () => {
+    // The embedding Worker's ONNX session is live (tools were ranked above): it must be released
+    // before the process exits, or onnxruntime aborts it (exit 134, "terminate called ... Napi::Error").
     process.kill(proc.pid, "SIGTERM");
     expect(await proc.exited).toBe(0);
+    expect(proc.signalCode).toBeNull();
+    const text = await stderr;
+    expect(text).not.toContain("terminate called");
+    expect(text).not.toContain("Napi::Error");
     expect(existsSync(`/proc/${mcpPid}`)).toBe(false);
   });
 });

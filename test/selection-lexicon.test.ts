@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Tool } from "../src/protocol/openai.ts";
-import { BUILTIN_PACKS, compilePacks } from "../src/selection/domain-pack.ts";
+import { builtinPacks, compilePacks } from "../src/selection/domain-pack.ts";
 import { editDistance, LexicalIndex } from "../src/selection/lexical.ts";
 import { buildQuery as buildGeneralQuery, queryTerms, splitClauses as splitGeneralClauses } from "../src/selection/query.ts";
 import { scoreTools, type ToolSetIndex } from "../src/selection/rank.ts";
@@ -8,7 +8,7 @@ import { relatedTools } from "../src/selection/related.ts";
 import { SLOT_PERCENT, SLOT_PLACE, toolDoc } from "../src/selection/tool-doc.ts";
 
 // These tests speak about a home: they run with the shipped Home Assistant domain pack.
-const HOME = compilePacks(BUILTIN_PACKS.filter((p) => p.name === "home-assistant"));
+const HOME = compilePacks(builtinPacks().filter((p) => p.name === "home-assistant"));
 const { paraphrase } = HOME;
 const { placesIn, withoutPlaces } = HOME.places;
 const buildQuery = (messages: Parameters<typeof buildGeneralQuery>[0]) => buildGeneralQuery(messages, HOME);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
-import { BUILTIN_PACKS, DomainPackError, loadPacks, packsFor, parseDomainPack } from "../src/selection/domain-pack.ts";
+import { builtinPacks, DomainPackError, loadPacks, packsFor, parseDomainPack } from "../src/selection/domain-pack.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 
@@ -50,7 +50,7 @@ describe("domain packs", () => {
     expect(() => parseDomainPack("name: [\n", "bad.yaml")).toThrow(/bad\.yaml: invalid YAML/);
     expect(() => loadPacks(["no-such-pack"])).toThrow(/neither "auto", a shipped pack \(home-assistant\)/);
     expect(() => loadPacks([join(dir, "missing.yaml")])).toThrow(/cannot read the domain pack/);
-    expect(BUILTIN_PACKS.map((p) => p.name)).toEqual(["home-assistant"]);
+    expect(builtinPacks().map((p) => p.name)).toEqual(["home-assistant"]);
   });
 
   test("the selector applies the packs of the request's tool list; a bad pack fails when configured", async () => {

@@ -75,8 +75,15 @@ export function parseDomainPack(text: string, source: string): DomainPack {
   return pack;
 }
 
-/** The packs shipped with llm-proxy (conf/selection/*.yaml, embedded in the binary). */
-export const BUILTIN_PACKS: readonly DomainPack[] = [parseDomainPack(homeAssistant as string, "conf/selection/home-assistant.yaml")];
+let builtin: readonly DomainPack[] | undefined;
+
+/**
+ * The packs shipped with llm-proxy (conf/selection/*.yaml, embedded in the binary), parsed on first
+ * use: parsing and validating them at start-up cost an idle proxy ~2 MiB of RSS (docs/benchmarks.md, "Idle").
+ */
+export function builtinPacks(): readonly DomainPack[] {
+  return (builtin ??= [parseDomainPack(homeAssistant as string, "conf/selection/home-assistant.yaml")]);
+}
 
 /** What the selector uses from the packs that apply to one request. */
 export interface DomainKnowledge {
@@ -123,12 +130,12 @@ export function loadPacks(entries: readonly string[]): { auto: boolean; packs: D
       auto = true;
       continue;
     }
-    const builtin = BUILTIN_PACKS.find((p) => p.name === entry);
+    const builtin = builtinPacks().find((p) => p.name === entry);
     if (builtin) {
       packs.push(builtin);
       continue;
     }
-    if (!/\.ya?ml$/i.test(entry)) throw new DomainPackError(`selection.packs: "${entry}" is neither "auto", a shipped pack (${BUILTIN_PACKS.map((p) => p.name).join(", ")}) nor a .yaml file`);
+    if (!/\.ya?ml$/i.test(entry)) throw new DomainPackError(`selection.packs: "${entry}" is neither "auto", a shipped pack (${builtinPacks().map((p) => p.name).join(", ")}) nor a .yaml file`);
     let text: string;
     try {
       text = readFileSync(entry, "utf8");
@@ -155,6 +162,6 @@ export function packDetected(pack: DomainPack, toolNames: readonly string[]): bo
  */
 export function packsFor(loaded: { auto: boolean; packs: readonly DomainPack[] }, toolNames: readonly string[]): DomainKnowledge {
   const chosen = [...loaded.packs];
-  if (loaded.auto) for (const p of BUILTIN_PACKS) if (!chosen.some((c) => c.name === p.name) && packDetected(p, toolNames)) chosen.push(p);
+  if (loaded.auto) for (const p of builtinPacks()) if (!chosen.some((c) => c.name === p.name) && packDetected(p, toolNames)) chosen.push(p);
   return chosen.length === 0 ? NO_PACKS : compilePacks(chosen);
 }

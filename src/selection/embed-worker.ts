@@ -5,6 +5,7 @@
  *   in  {type: "init", model, modelsDir?, cacheDir, dtype}  -> out {type: "ready", dim} | {type: "failed", message}
  *   in  {type: "embed", id, texts}                           -> out {type: "vectors", id, dim, data: Float32Array (texts × dim, mean-pooled, L2-normalised)}
  *                                                               | {type: "error", id, message}
+ *   in  {type: "dispose"}                                    -> out {type: "disposed"} once the ONNX session is released
  * With `modelsDir`, the model is read from `<modelsDir>/<model>/` and remote download is off;
  * otherwise it is downloaded on first use into `cacheDir`.
  *
@@ -21,13 +22,15 @@ declare const self: Worker;
 
 export type WorkerRequest =
   | { type: "init"; model: string; modelsDir?: string; cacheDir: string; dtype: string }
-  | { type: "embed"; id: number; texts: string[] };
+  | { type: "embed"; id: number; texts: string[] }
+  | { type: "dispose" };
 
 export type WorkerReply =
   | { type: "ready"; dim: number }
   | { type: "failed"; message: string }
   | { type: "vectors"; id: number; dim: number; data: Float32Array }
-  | { type: "error"; id: number; message: string };
+  | { type: "error"; id: number; message: string }
+  | { type: "disposed" };
 
 const SUB_BATCH = 64;
 /**
@@ -104,8 +107,30 @@ async function embed(msg: Extract<WorkerRequest, { type: "embed" }>): Promise<vo
   }
 }
 
+/**
+ * Releases the ONNX session (the pipeline's dispose()), waiting for a load or a batch still running.
+ * Terminating the Worker with a live native session lets onnxruntime's destructors run during
+ * process exit, where a Napi::Error thrown from them aborts Bun (exit 134); so close() asks for this first.
+ */
+async function dispose(): Promise<void> {
+  try {
+    await loading;
+    await running;
+    await extractor?.dispose();
+  } catch {
+    // Nothing more to release: the session failed to load or is gone.
+  }
+  extractor = undefined;
+  post({ type: "disposed" });
+}
+
+/** The model load and the last batch, so that dispose() waits for them. */
+let loading: Promise<void> = Promise.resolve();
+let running: Promise<void> = Promise.resolve();
+
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const msg = event.data;
-  if (msg.type === "init") void init(msg);
-  else if (msg.type === "embed") void embed(msg);
+  if (msg.type === "init") loading = init(msg);
+  else if (msg.type === "embed") running = running.then(() => embed(msg));
+  else if (msg.type === "dispose") void dispose();
 };

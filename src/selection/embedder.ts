@@ -17,7 +17,8 @@ export interface Embedder {
   ready(): Promise<boolean>;
   /** @throws EmbedderUnavailable when the model failed or the queue is full; Error when inference fails */
   embed(texts: string[]): Promise<Float32Array[]>;
-  close(): void;
+  /** Rejects what is queued and releases the model; resolves once it is released (bounded wait). */
+  close(): Promise<void> | void;
 }
 
 export class EmbedderUnavailable extends Error {
@@ -37,6 +38,12 @@ export interface WorkerEmbedderOptions {
   maxQueue?: number;
 }
 
+/**
+ * How long close() waits for the Worker to release its ONNX session before terminating it anyway,
+ * ms: a batch in flight finishes first (tens of ms), and a shutdown must not hang on a stuck Worker.
+ */
+const DISPOSE_TIMEOUT_MS = 2_000;
+
 interface Job {
   texts: string[];
   resolve: (vectors: Float32Array[]) => void;
@@ -55,6 +62,9 @@ export class WorkerEmbedder implements Embedder {
   private nextId = 1;
   private readonly loaded: Promise<boolean>;
   private readonly maxQueue: number;
+  private closing: Promise<void> | undefined;
+  private disposed: () => void = () => {};
+  private crashed = false;
 
   constructor(options: WorkerEmbedderOptions) {
     this.model = options.model;
@@ -74,9 +84,11 @@ export class WorkerEmbedder implements Embedder {
       } else if (msg.type === "failed") {
         this.fail(msg.message);
         settle(false);
-      } else this.answer(msg);
+      } else if (msg.type === "disposed") this.disposed();
+      else this.answer(msg);
     };
     this.worker.onerror = (event) => {
+      this.crashed = true;
       this.fail(event.message ?? "embedding worker crashed");
       settle(false);
     };
@@ -98,9 +110,31 @@ export class WorkerEmbedder implements Embedder {
     });
   }
 
-  close(): void {
+  /**
+   * Rejects queued and in-flight batches, asks the Worker to release its ONNX session, waits for it
+   * (at most DISPOSE_TIMEOUT_MS), then terminates the Worker and waits for it to stop (same bound).
+   * Terminating with a live session can abort the process at exit (embed-worker.ts, dispose()).
+   * Calling it again returns the same promise. Never rejects.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.fail("embedder closed");
+    const within = (done: Promise<void>) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      return Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, DISPOSE_TIMEOUT_MS)))]).finally(() => clearTimeout(timer));
+    };
+    if (!this.crashed) {
+      const disposed = new Promise<void>((resolve) => (this.disposed = resolve));
+      this.worker.postMessage({ type: "dispose" } satisfies WorkerRequest);
+      await within(disposed);
+    }
+    const stopped = new Promise<void>((resolve) => this.worker.addEventListener("close", () => resolve(), { once: true }));
     this.worker.terminate();
+    await within(stopped);
   }
 
   private pump(): void {

@@ -209,7 +209,8 @@ export class ToolSelector {
 
   /** Replaces the embedder (closing the old one); undefined means: start the configured one when first needed. */
   useEmbedder(embedder: Embedder | undefined): void {
-    this.embedder?.close();
+    // The old one releases its model in the background (a reload does not wait for it).
+    void this.embedder?.close();
     this.embedder = embedder;
     this.chat = undefined;
     this.warned = false;
@@ -292,11 +293,12 @@ export class ToolSelector {
     return { kept, decisions: decisions.map((d) => ({ ...d })), mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true), hashes, tokens: [...entry.tokens] };
   }
 
-  /** Stops the Worker and closes the store. */
-  close(): void {
-    this.embedder?.close();
+  /** Closes the store at once; resolves once the embedder has released its model (WorkerEmbedder.close()). */
+  async close(): Promise<void> {
+    const embedder = this.embedder;
     this.embedder = undefined;
     this.store.close();
+    await embedder?.close();
   }
 
   /** The embedder, started on first use so that proxies that never see tools never load a model. */

@@ -2,7 +2,8 @@
  * The request log: one row per request in SQLite (bun:sqlite, WAL), written off the hot path.
  *
  * `record()` only queues the row; every `flush_interval_ms` the queue is posted to a Worker
- * (request-log-worker.ts) that writes it in one transaction, so SQLite never blocks the event loop.
+ * (request-log-worker.ts, started with the first rows) that writes it in one transaction, so SQLite
+ * never blocks the event loop.
  * Errors while writing are reported once on stderr and counted, never thrown to a request. Old rows
  * are pruned by age and count after a write (at most once a minute).
  */
@@ -10,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ToolDecision } from "../selection/rank.ts";
 import { RequestLogQueries } from "./request-log-queries.ts";
-import { openDatabase } from "./request-log-writer.ts";
+import { openDatabase, type RetentionOptions } from "./request-log-writer.ts";
 
 export interface RequestLogRow {
   ts: number;
@@ -78,7 +79,9 @@ const WAIT_MS = 5_000;
 export class RequestLog {
   readonly path: string;
   private queue: RequestLogRow[] = [];
-  private readonly worker: Worker;
+  /** The writer Worker, started with the first batch: an idle proxy does not pay for it (~3-5 MiB). */
+  private workerOf: Worker | undefined;
+  private readonly retention: RetentionOptions;
   /** Shared with the Worker: [batches written, rows failed]. */
   private readonly state = new Int32Array(new SharedArrayBuffer(8));
   private seq = 0;
@@ -90,12 +93,17 @@ export class RequestLog {
     this.path = join(options.dataDir, "llm-proxy.sqlite");
     // Opened and migrated here once, so that a start-up failure is thrown to the caller.
     openDatabase(this.path).close();
-    this.worker = new Worker(new URL("./request-log-worker.ts", import.meta.url).href);
-    this.worker.unref();
-    const retention = { retentionDays: options.retentionDays, retentionRows: options.retentionRows };
-    this.worker.postMessage({ type: "open", path: this.path, retention, state: this.state });
+    this.retention = { retentionDays: options.retentionDays, retentionRows: options.retentionRows };
     this.timer = setInterval(() => this.post(), options.flushIntervalMs ?? 100);
     this.timer.unref?.();
+  }
+
+  private get worker(): Worker {
+    if (this.workerOf) return this.workerOf;
+    const worker = new Worker(new URL("./request-log-worker.ts", import.meta.url).href);
+    worker.unref();
+    worker.postMessage({ type: "open", path: this.path, retention: this.retention, state: this.state });
+    return (this.workerOf = worker);
   }
 
   private readerOf: RequestLogQueries | undefined;
@@ -152,8 +160,9 @@ export class RequestLog {
     clearInterval(this.timer);
     this.readerOf?.close();
     this.post();
-    this.worker.postMessage({ type: "close", seq: ++this.seq });
+    if (!this.workerOf) return;
+    this.workerOf.postMessage({ type: "close", seq: ++this.seq });
     this.waitFor(this.seq);
-    this.worker.terminate();
+    this.workerOf.terminate();
   }
 }

@@ -13,12 +13,9 @@
  * after the server restarted): the server refused the request without running it, so the session is
  * re-initialised and the call sent once more.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { ErrorCode, McpError, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
+import type { Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
 import type { JsonSchemaType, JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation";
 import type { McpServerConfig } from "../../config/mcp.ts";
 import { mcpServerSecrets, redact } from "../../config/secrets.ts";
@@ -26,7 +23,11 @@ import { VERSION } from "../../version.ts";
 import type { ToolCallOptions, ToolResult } from "../source.ts";
 import { toToolResult } from "./result.ts";
 import { CallStats, type CallStatsSnapshot } from "./stats.ts";
-import { BunStdioTransport } from "./stdio.ts";
+
+/** The MCP SDK, loaded by the first connect (sdk.ts says why); every use below comes after one. */
+let sdk: typeof import("./sdk.ts") | undefined;
+/** The loaded SDK; only called where a connect has begun. */
+const SDK = () => sdk!;
 
 export type McpServerState = "connecting" | "ready" | "down" | "stopped";
 
@@ -65,7 +66,7 @@ const LIST_CHANGED_DEBOUNCE_MS = 100;
 
 /** `error` when the Streamable HTTP / SSE server no longer knows our session. */
 function isSessionLost(error: unknown): boolean {
-  if (!(error instanceof StreamableHTTPError || error instanceof SseError)) return false;
+  if (!sdk || !(error instanceof sdk.StreamableHTTPError || error instanceof sdk.SseError)) return false;
   return error.code === 404 || (error.code === 400 && /session/i.test(error.message));
 }
 
@@ -176,7 +177,7 @@ export class McpConnection {
       next_retry_at: this.nextRetryAt === null ? null : new Date(this.nextRetryAt).toISOString(),
       ...this.stats.snapshot(),
       rejected: this.rejected,
-      pid: transport instanceof BunStdioTransport ? (transport.pid ?? null) : null,
+      pid: sdk && transport instanceof sdk.BunStdioTransport ? (transport.pid ?? null) : null,
     };
   }
 
@@ -228,6 +229,7 @@ export class McpConnection {
         if (this.state !== "ready") return { isError: true, content: `MCP server '${this.name}' lost its session and could not be reconnected: ${this.lastError}` };
         return this.send(tool, args, options, label, true);
       }
+      const { McpError, ErrorCode } = SDK();
       if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
         const why = /total/i.test(error.message) ? `after ${options.timeoutMs} ms in all` : `with no answer or progress for ${timeout} ms`;
         return { isError: true, content: `${label} timed out ${why} (MCP server '${this.name}'; the call was cancelled)` };
@@ -282,6 +284,7 @@ export class McpConnection {
 
   private createTransport(): Transport {
     const { config } = this;
+    const { BunStdioTransport, SSEClientTransport, StreamableHTTPClientTransport } = SDK();
     if (config.type === "stdio") {
       return new BunStdioTransport({
         command: config.command!,
@@ -298,13 +301,14 @@ export class McpConnection {
 
   /** One connect: start, initialize, first tool list, all within connect_timeout_ms. */
   private async attempt(): Promise<boolean> {
+    sdk ??= await import("./sdk.ts");
     if (this.stopping.signal.aborted) return false;
     const generation = ++this.generation;
     this.state = "connecting";
     this.connectError = undefined;
     const started = performance.now();
     const transport = this.createTransport();
-    const client = new Client(
+    const client = new (SDK().Client)(
       { name: "llm-proxy", version: VERSION },
       {
         capabilities: {},
@@ -345,7 +349,7 @@ export class McpConnection {
       this.current = undefined;
       void this.dispose({ client, transport }, false);
       this.failures++;
-      const closed = error instanceof McpError && error.code === ErrorCode.ConnectionClosed;
+      const closed = error instanceof SDK().McpError && error.code === SDK().ErrorCode.ConnectionClosed;
       this.markDown(errorText(closed && this.connectError ? this.connectError : error, this.secrets));
       return false;
     } finally {
@@ -367,7 +371,7 @@ export class McpConnection {
 
   private setTools(tools: McpTool[]): void {
     // A fresh Ajv per list: Ajv caches every schema it compiled, and lists change over a long run.
-    const ajv = new AjvJsonSchemaValidator();
+    const ajv = new (SDK().AjvJsonSchemaValidator)();
     const validators = new Map<string, JsonSchemaValidator<unknown>>();
     for (const tool of tools) {
       try {
@@ -478,7 +482,7 @@ export class McpConnection {
   /** Closes a client and its transport (stdio: kills the process group); a polite session DELETE first when stopping. */
   private async dispose(current: { client: Client; transport: Transport }, stopping: boolean): Promise<void> {
     const { client, transport } = current;
-    if (stopping && transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
+    if (stopping && transport instanceof SDK().StreamableHTTPClientTransport && transport.sessionId) {
       await Promise.race([transport.terminateSession().catch(() => {}), Bun.sleep(1000)]);
     }
     await client.close().catch(() => {});
