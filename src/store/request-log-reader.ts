@@ -42,9 +42,8 @@ const WINDOWS: Record<StatsWindow, { span: number; bucket: number }> = {
   week: { span: 7 * 86_400_000, bucket: 7_200_000 },
 };
 
-/** One bucket of the overview's time series; ms and tokens, latency percentiles over the bucket's rows. */
-export interface StatsBucket {
-  t: number;
+/** Request figures over a set of rows: ms and tokens, latency percentiles over the rows. */
+export interface RequestFigures {
   requests: number;
   errors: number;
   latency_p50: number | null;
@@ -59,18 +58,14 @@ export interface StatsBucket {
   compression_tokens_saved: number;
 }
 
-export interface ModelStats {
+/** One bucket of the overview's time series (`t`: the bucket's start, ms since epoch). */
+export interface StatsBucket extends RequestFigures {
+  t: number;
+}
+
+/** One model's figures over the whole window. */
+export interface ModelStats extends RequestFigures {
   model: string;
-  requests: number;
-  errors: number;
-  latency_p50: number | null;
-  latency_p95: number | null;
-  ttfb_p50: number | null;
-  ttfb_p95: number | null;
-  prompt_tokens: number;
-  completion_tokens: number;
-  tool_tokens_saved: number;
-  compression_tokens_saved: number;
 }
 
 export interface Stats {
