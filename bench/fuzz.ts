@@ -10,6 +10,8 @@
  *
  *   bun bench/fuzz.ts [--per-front 10000] [--concurrency 8] [--seed 1] [--max-run 16000]
  *                     [--timeout-ms 60000] [--models-dir ../shared/models]
+ *                     [--config JSON]   (merged over the bench's config, section by section, e.g.
+ *                                        '{"compression":{"mode":"off"}}' for an ablation)
  *
  * A stall is a 10 ms timer firing over 100 ms late while the main thread itself used at least
  * half of that time on the CPU (a blocked event loop); a late timer without that CPU is the OS not
@@ -38,6 +40,7 @@ const { values: opts } = parseArgs({
     "max-run": { type: "string", default: "16000" },
     "timeout-ms": { type: "string", default: "60000" },
     "models-dir": { type: "string", default: join(ROOT, "..", "shared", "models") },
+    config: { type: "string", default: "{}" },
   },
 });
 const PER_FRONT = Number(opts["per-front"]);
@@ -52,7 +55,8 @@ writeFileSync(stallLog, "");
 const upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
 const hybrid = existsSync(join(MODELS_DIR, "universal-sentence-encoder-lite-en"));
 const selection = hybrid ? { mode: "hybrid", embedding_model: "universal-sentence-encoder-lite-en", models_dir: MODELS_DIR } : { mode: "lexical" };
-writeFileSync(join(dir, "llm-proxy.yaml"), stringify({ auth: { keys: [KEY] }, selection, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] }));
+const config: Record<string, unknown> = { auth: { keys: [KEY] }, selection, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] };
+writeFileSync(join(dir, "llm-proxy.yaml"), stringify(mergeConfig(config, JSON.parse(opts.config!) as Record<string, unknown>)));
 
 const proxy = await startServer(
   ["bun", "--preload", join(import.meta.dir, "stall-monitor.ts"), join(ROOT, "index.ts"), "--config", join(dir, "llm-proxy.yaml"), "--port", "0", "--data-dir", join(dir, "data")],
@@ -60,6 +64,17 @@ const proxy = await startServer(
 );
 const peak = proxy.samplePeak();
 const started = performance.now();
+
+/** `extra` over `base`: a section given in both is merged key by key (one level), any other key replaces. */
+function mergeConfig(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const isSection = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const merged = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const old = merged[key];
+    merged[key] = isSection(old) && isSection(value) ? { ...old, ...value } : value;
+  }
+  return merged;
+}
 
 /** Sends one case, giving up after TIMEOUT_MS (a hang is a finding too). */
 async function send(fuzz: ReturnType<FuzzBodies["next"]>): Promise<FuzzOutcome> {
@@ -103,7 +118,7 @@ const stalls = late.filter(([, ms, cpu]) => cpu >= ms / 2).map(([, ms]) => ms);
 const descheduled = late.filter(([, ms, cpu]) => cpu < ms / 2).map(([, ms]) => ms);
 rmSync(dir, { recursive: true, force: true });
 
-console.log(`# llm-proxy fuzz: ${PER_FRONT} bodies per front, concurrency ${CONCURRENCY}, seed ${SEED}, strings without spaces up to ${opts["max-run"]} characters, selection ${selection.mode}`);
+console.log(`# llm-proxy fuzz: ${PER_FRONT} bodies per front, concurrency ${CONCURRENCY}, seed ${SEED}, strings without spaces up to ${opts["max-run"]} characters, selection ${selection.mode}${opts.config === "{}" ? "" : `, config ${opts.config}`}`);
 console.log(`# load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}; ${((performance.now() - started) / 1000).toFixed(0)} s in all\n`);
 console.log("| front | bodies | s | 2xx | 4xx | 5xx | not in protocol / no reply | slowest reply ms | statuses |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|");
