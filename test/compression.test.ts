@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { budgetOf } from "../src/compression/budget.ts";
-import { encodeBounded } from "../src/compression/bpe-bounded.ts";
+import { encodeBounded, MAX_RUN } from "../src/compression/bpe-bounded.ts";
 import { Calibration, UNCALIBRATED } from "../src/compression/calibration.ts";
 import { Draft } from "../src/compression/draft.ts";
 import { IMAGE_TOKENS, TokenEstimator } from "../src/compression/estimate.ts";
@@ -358,6 +358,18 @@ describe("estimates and calibration", () => {
     expect(Math.abs(estimator.count(blob, "data") - ids.length) / ids.length).toBeLessThan(0.05);
     const { changed } = await randomDrop([{ role: "user", content: blob }], 0.5, 2);
     expect(changed).toEqual([0]);
+  });
+
+  test("runs of symbols, emoji and whitespace reach the BPE in bounded slices too, never split inside an emoji", async () => {
+    const enc = await encoding();
+    // The work of js-tiktoken's BPE grows with the square of a piece: count the longest text it is given.
+    let longest = 0;
+    const counting = { encode: (text: string, a: string[], b: string[]) => ((longest = Math.max(longest, text.length)), enc.encode(text, a, b)) } as unknown as typeof enc;
+    const text = `a${"🙂".repeat(8000)}b${"!".repeat(16_000)} ${" ".repeat(16_000)}c${"\n".repeat(16_000)}x🙂${"🙂".repeat(100)}`;
+    const ids = encodeBounded(counting, text);
+    expect(enc.decode(ids)).toBe(text);
+    expect(longest).toBeGreaterThan(0);
+    expect(longest).toBeLessThanOrEqual(MAX_RUN + 2);
   });
 
   test("special-token text inside a message is counted and thinned as text", async () => {
