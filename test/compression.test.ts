@@ -68,6 +68,8 @@ describe("step 1: lossless", () => {
   test("whitespace runs collapse inside lines, indentation stays, blank-line runs become one blank line", () => {
     expect(collapseWhitespace("a    b\t\tc  \n  - names: x   y\n\n\n\nend   ")).toBe("a b c\n  - names: x y\n\nend");
     expect(collapseWhitespace("unchanged text\n  indented")).toBe("unchanged text\n  indented");
+    // CRLF line ends, a leading run, blanks after a non-breaking space (whitespace, so kept), a long run mid-line
+    expect(collapseWhitespace("  x \t\r\ny\u00a0  z\r\n\r\n\r\n\r\nw" + " ".repeat(16_000) + "v \t")).toBe("  x\r\ny\u00a0  z\r\n\r\nw v");
   });
 
   test("JSON in tool results is minified; other text is not parsed", () => {
