@@ -12,7 +12,7 @@ import { dropHistory, turns } from "../src/compression/history.ts";
 import { collapseWhitespace, lossless, minifyJson } from "../src/compression/lossless.ts";
 import { dropTokens, randomDrop, seededRandom } from "../src/compression/random-drop.ts";
 import { resolveCompression } from "../src/compression/settings.ts";
-import { TextCache } from "../src/compression/text-cache.ts";
+import { textCache } from "../src/compression/text-cache.ts";
 import { dropTools } from "../src/compression/tools.ts";
 import { cutMarker, headAndTail, truncateToolResults } from "../src/compression/tool-results.ts";
 import { CompressionSchema, SelectionSchema } from "../src/config/schema.ts";
@@ -335,14 +335,14 @@ describe("estimates and calibration", () => {
   });
 
   test("the text caches are bounded by characters and keep the most recently used", () => {
-    const cache = new TextCache<number>(10);
+    const cache = textCache<number>(10);
     cache.set("aaaa", 1);
     cache.set("bbbb", 2);
     expect(cache.get("aaaa")).toBe(1);
     cache.set("cccc", 3);
     // 12 characters: the least recently used ("bbbb") goes
     expect([cache.has("aaaa"), cache.has("bbbb"), cache.has("cccc")]).toEqual([true, false, true]);
-    expect(cache.totalChars).toBe(8);
+    expect(cache.weight).toBe(8);
     cache.set("x".repeat(11), 4);
     expect(cache.size).toBe(2);
   });

@@ -15,7 +15,7 @@
 import type { ChatMessage, Tool } from "../protocol/openai.ts";
 import { encoding, loadedEncoding } from "../selection/tokens.ts";
 import { encodeBounded } from "./bpe-bounded.ts";
-import { TextCache } from "./text-cache.ts";
+import { textCache } from "./text-cache.ts";
 
 /** Chat-template tokens around each message (ChatML: `<|im_start|>role\n` ... `<|im_end|>\n`). */
 export const MESSAGE_OVERHEAD = 4;
@@ -59,7 +59,7 @@ interface Pending {
 }
 
 export class TokenEstimator {
-  private readonly exact = new TextCache<number>(MAX_CACHED_CHARS);
+  private readonly exact = textCache<number>(MAX_CACHED_CHARS);
   /** Exact counts of tool objects seen before (weakly held). */
   private readonly byTool = new WeakMap<object, number>();
   private readonly queue: Pending[] = [];
@@ -147,7 +147,7 @@ export class TokenEstimator {
   stats() {
     return {
       cached_texts: this.exact.size,
-      cached_chars: this.exact.totalChars,
+      cached_chars: this.exact.weight,
       queued_texts: this.queue.length,
       hits: this.hits,
       misses: this.misses,

@@ -9,7 +9,7 @@
 import type { ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
 import type { Draft } from "./draft.ts";
 import { toolJson } from "./estimate.ts";
-import { TextCache } from "./text-cache.ts";
+import { textCache } from "./text-cache.ts";
 
 /**
  * `text` with its whitespace runs collapsed (see above). One pass over maximal runs of blanks, each
@@ -48,7 +48,7 @@ export function minifyJson(text: string): string | undefined {
  * nearly every text was compacted before (regex passes and JSON parsing are the step's main cost).
  * 2 M characters each (~4-8 MB) hold the texts of a few dozen long conversations.
  */
-const compacted = { tool: new TextCache<string>(2_000_000), other: new TextCache<string>(2_000_000) };
+const compacted = { tool: textCache<string>(2_000_000), other: textCache<string>(2_000_000) };
 /** Texts shorter than this are compacted directly: the lookup would cost as much. */
 const MEMO_MIN_CHARS = 256;
 
@@ -102,7 +102,7 @@ function compactDescriptions<T>(value: T): T {
 }
 
 /** Compacted tools by their JSON; null: nothing to compact. The same tool list arrives with every request. */
-const compactedTools = new TextCache<Tool | null>(1_000_000);
+const compactedTools = textCache<Tool | null>(1_000_000);
 
 function compactTool(tool: Tool): Tool {
   const json = toolJson(tool);

@@ -22,7 +22,7 @@ export class Lru<K, V> {
 
   constructor(
     readonly capacity: number,
-    private readonly weigh?: (value: V) => number,
+    private readonly weigh?: (value: V, key: K) => number,
     readonly maxWeight = Number.POSITIVE_INFINITY,
   ) {}
 
@@ -35,9 +35,13 @@ export class Lru<K, V> {
     return value;
   }
 
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
   set(key: K, value: V): void {
     this.delete(key);
-    const weight = this.weigh?.(value) ?? 0;
+    const weight = this.weigh?.(value, key) ?? 0;
     if (weight > this.maxWeight) return;
     this.map.set(key, value);
     this.weights.set(key, weight);
