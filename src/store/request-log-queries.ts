@@ -5,7 +5,8 @@
  * @throws (rejects) with the reader's error message, e.g. when the database cannot be opened
  */
 import type { ReaderMethod } from "./request-log-reader-worker.ts";
-import type { RequestLogReader, RowFilter, Stats, StatsWindow } from "./request-log-reader.ts";
+import type { RequestLogReader, RowFilter } from "./request-log-reader.ts";
+import type { Stats, StatsWindow } from "./request-log-stats.ts";
 
 export class RequestLogQueries {
   private worker: Worker | undefined;

@@ -8,6 +8,7 @@
  * a change here; JSON columns (text starting with `[` or `{`) are parsed.
  */
 import { Database } from "bun:sqlite";
+import type { Stats, StatsBucket, StatsWindow } from "./request-log-stats.ts";
 
 /** Columns of the live table (the detail view gets every column). */
 const LIST_COLUMNS = [
@@ -33,49 +34,12 @@ export interface RowFilter {
 /** Rows the filters' choices come from: the recent traffic, read by id (a week's scan takes seconds at 100k rows). */
 const FACET_ROWS = 5_000;
 
-export type StatsWindow = "hour" | "day" | "week";
-
 /** Window length and bucket width, ms: 60 points an hour, 96 a day, 84 a week. */
 const WINDOWS: Record<StatsWindow, { span: number; bucket: number }> = {
   hour: { span: 3_600_000, bucket: 60_000 },
   day: { span: 86_400_000, bucket: 900_000 },
   week: { span: 7 * 86_400_000, bucket: 7_200_000 },
 };
-
-/** Request figures over a set of rows: ms and tokens, latency percentiles over the rows. */
-export interface RequestFigures {
-  requests: number;
-  errors: number;
-  latency_p50: number | null;
-  latency_p95: number | null;
-  ttfb_p50: number | null;
-  ttfb_p95: number | null;
-  prompt_tokens: number;
-  completion_tokens: number;
-  /** tool_tokens_before - tool_tokens_after, summed. */
-  tool_tokens_saved: number;
-  /** Estimated prompt tokens removed by compression, when the log has its columns. */
-  compression_tokens_saved: number;
-}
-
-/** One bucket of the overview's time series (`t`: the bucket's start, ms since epoch). */
-export interface StatsBucket extends RequestFigures {
-  t: number;
-}
-
-/** One model's figures over the whole window. */
-export interface ModelStats extends RequestFigures {
-  model: string;
-}
-
-export interface Stats {
-  window: StatsWindow;
-  from: number;
-  to: number;
-  bucket_ms: number;
-  buckets: StatsBucket[];
-  models: ModelStats[];
-}
 
 interface StatsRow {
   ts: number;

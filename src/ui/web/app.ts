@@ -6,6 +6,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+import type { StatsBucket } from "../../store/request-log-stats.ts";
 
 type Row = Record<string, unknown>;
 
@@ -141,19 +142,6 @@ for (const b of document.querySelectorAll<HTMLButtonElement>("#tabs button")) b.
 // ---------------------------------------------------------------------------------------------
 // Overview
 
-interface Bucket {
-  t: number;
-  requests: number;
-  errors: number;
-  latency_p50: number | null;
-  latency_p95: number | null;
-  ttfb_p50: number | null;
-  ttfb_p95: number | null;
-  prompt_tokens: number;
-  completion_tokens: number;
-  tool_tokens_saved: number;
-  compression_tokens_saved: number;
-}
 
 const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2"];
 
@@ -182,11 +170,11 @@ async function overview(): Promise<void> {
   main.append(h("div", { className: "toolbar" }, h("h2", {}, "Overview"), windowSelect), body);
   const load = async () => {
     sessionStorage.setItem("llm-proxy-window", windowSelect.value);
-    const stats = await api<{ buckets: Bucket[]; models: (Omit<Bucket, "t"> & { model: string })[]; bucket_ms: number }>(`/admin/stats?window=${windowSelect.value}`);
+    const stats = await api<{ buckets: StatsBucket[]; models: (Omit<StatsBucket, "t"> & { model: string })[]; bucket_ms: number }>(`/admin/stats?window=${windowSelect.value}`);
     const b = stats.buckets;
     const times = b.map((x) => x.t);
     const perMinute = stats.bucket_ms / 60_000;
-    const total = (f: (x: Bucket) => number) => b.reduce((n, x) => n + f(x), 0);
+    const total = (f: (x: StatsBucket) => number) => b.reduce((n, x) => n + f(x), 0);
     const requests = total((x) => x.requests);
     const errors = total((x) => x.errors);
     const cards = h(
