@@ -3,23 +3,13 @@
  * ${VAR} / ${VAR:-default} interpolation; the environment variables of the tools users migrate
  * from; precedence flag > environment > file > default; secrets masked for display.
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { loadConfig, maskSecrets, type LoadOptions } from "../src/config/load.ts";
 import { configErrorOf } from "./fakes/config-error.ts";
+import { yamlFiles } from "./fakes/yaml-files.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "llm-proxy-config-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let files = 0;
-/** Writes `text` to a fresh YAML file and returns its path. */
-function file(text: string): string {
-  const path = join(dir, `config-${++files}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, file } = yamlFiles("config");
 
 const load = (text: string, env: Record<string, string> = {}, extra: Omit<LoadOptions, "path" | "env"> = {}) => loadConfig({ path: file(text), env, ...extra }).config;
 

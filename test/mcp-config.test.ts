@@ -3,24 +3,15 @@
  * config's), ${VAR} interpolation, transport inference, the `mcpServers` spelling, the optional
  * default file; and the names the model sees (`mcp_{server}_{tool}`, 64 characters, no clashes).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load.ts";
 import { loadMcpConfig, mcpConfigPath } from "../src/config/mcp.ts";
 import { assignToolNames } from "../src/tools/mcp/names.ts";
 import { configErrorOf } from "./fakes/config-error.ts";
+import { yamlFiles } from "./fakes/yaml-files.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "llm-proxy-mcp-config-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let files = 0;
-function file(text: string): string {
-  const path = join(dir, `servers-${++files}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, file } = yamlFiles("servers");
 
 
 describe("loading servers.yaml", () => {
