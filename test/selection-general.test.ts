@@ -11,6 +11,7 @@ import { typicalLexical } from "../src/selection/calibration.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
 import { foreignLanguage, toolLanguage } from "../src/selection/language.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
+import { lengthBuckets } from "../src/selection/length-buckets.ts";
 import { buildQuery, queryTerms } from "../src/selection/query.ts";
 import { decide, scoreTools, type SelectionSettings, type ToolScore, type ToolSetIndex } from "../src/selection/rank.ts";
 import { relatedTools } from "../src/selection/related.ts";
@@ -251,4 +252,16 @@ describe("selector with the offline English model", () => {
     const task = (await selector.select({ model: "m", messages: afterCall, tools }, settings))!;
     expect(task.kept.length).toBeGreaterThan(config.small_talk_keep + 1);
   }, 60_000);
+});
+
+describe("embedding batches", () => {
+  test("texts of similar length share a sub-batch, within runs of the HTTP embedder's size", () => {
+    const texts = ["the build on main went red after my push, what happened?", "red", "push", "build main", "show me the open pull requests on the web shop"];
+    // The words go together (short), the two sentences together (within twice the shorter's length).
+    expect(lengthBuckets(texts)).toEqual([[1, 2, 3], [4, 0]]);
+    // Runs of `max` texts in their order are grouped on their own: an HTTP upstream gets the same runs.
+    expect(lengthBuckets(texts, 2)).toEqual([[1], [0], [2, 3], [4]]);
+    expect(lengthBuckets(["x".repeat(30), "x".repeat(61), "x".repeat(60)])).toEqual([[0, 2], [1]]);
+    expect(lengthBuckets([])).toEqual([]);
+  });
 });

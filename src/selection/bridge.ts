@@ -10,7 +10,7 @@
  * same batch as its query segments.
  */
 import type { LexicalIndex } from "./lexical.ts";
-import { dot } from "./semantic.ts";
+import { bestViewCosines } from "./semantic.ts";
 import { isStopword, splitIdentifier, stem, words } from "./text.ts";
 import type { ToolDoc } from "./tool-doc.ts";
 
@@ -52,14 +52,18 @@ export function unknownWords(text: string, lexical: LexicalIndex): string[] {
  */
 export function bridgeTerms(unknown: readonly Float32Array[], vocabulary: readonly BridgeWord[], vocabularyVectors: readonly Float32Array[], minCosine: number, weight: number): Map<string, number> {
   const out = new Map<string, number>();
+  let asViews = oneViewEach.get(vocabularyVectors);
+  if (!asViews) oneViewEach.set(vocabularyVectors, (asViews = vocabularyVectors.map((v) => [v])));
   for (const u of unknown) {
     let best = -1;
     let at = -1;
-    vocabularyVectors.forEach((v, i) => {
-      const c = dot(u, v);
+    bestViewCosines(asViews, u).forEach((c, i) => {
       if (c > best) [best, at] = [c, i];
     });
     if (at >= 0 && best >= minCosine) out.set(vocabulary[at]!.stem, Math.max(out.get(vocabulary[at]!.stem) ?? 0, weight));
   }
   return out;
 }
+
+/** Each tool-name word's vector as a one-view "tool", so the nearest word is found by semantic.ts's matrix pass. */
+const oneViewEach = new WeakMap<readonly Float32Array[], Float32Array[][]>();

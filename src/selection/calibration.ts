@@ -16,7 +16,7 @@
  * tool; they name no tool and no sentence of any evaluation set.
  */
 import type { LexicalIndex } from "./lexical.ts";
-import { dot } from "./semantic.ts";
+import { bestViewCosines, dot } from "./semantic.ts";
 import { terms } from "./text.ts";
 
 /** Requests of many kinds, for the typical score of a tool. */
@@ -112,5 +112,5 @@ export function typicalLexical(index: LexicalIndex): Float64Array {
  */
 export function isSmallTalk(query: Float32Array, chat: readonly Float32Array[], toolViews: readonly (readonly Float32Array[])[]): boolean {
   const nearestChat = bestCosine(query, chat);
-  return toolViews.every((views) => bestCosine(query, views) < nearestChat - SMALL_TALK_MARGIN);
+  return bestViewCosines(toolViews, query).every((c) => c < nearestChat - SMALL_TALK_MARGIN);
 }

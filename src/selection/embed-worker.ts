@@ -17,6 +17,7 @@
  */
 import { dlopen, FFIType } from "bun:ffi";
 import { env, pipeline, type FeatureExtractionPipeline } from "@huggingface/transformers";
+import { lengthBuckets } from "./length-buckets.ts";
 
 declare const self: Worker;
 
@@ -32,7 +33,6 @@ export type WorkerReply =
   | { type: "error"; id: number; message: string }
   | { type: "disposed" };
 
-const SUB_BATCH = 64;
 /**
  * onnxruntime session options. The CPU arena and memory patterns keep the largest activations ever
  * seen (a 64-text batch padded to 128 tokens) for the life of the session; one intra-op thread is
@@ -86,19 +86,14 @@ async function init(msg: Extract<WorkerRequest, { type: "init" }>): Promise<void
 async function embed(msg: Extract<WorkerRequest, { type: "embed" }>): Promise<void> {
   try {
     if (!extractor) throw new Error("model not loaded");
-    // Sub-batches bound the padded input tensor when a long tool list arrives at once.
-    const parts: Float32Array[] = [];
     let dim = 0;
-    for (let i = 0; i < msg.texts.length; i += SUB_BATCH) {
-      const out = await extractor(msg.texts.slice(i, i + SUB_BATCH), { pooling: "mean", normalize: true });
+    let data = new Float32Array(0);
+    for (const group of lengthBuckets(msg.texts)) {
+      const out = await extractor(group.map((i) => msg.texts[i]!), { pooling: "mean", normalize: true });
       dim = out.dims.at(-1)!;
-      parts.push(out.data as Float32Array);
-    }
-    const data = new Float32Array(msg.texts.length * dim);
-    let at = 0;
-    for (const part of parts) {
-      data.set(part, at);
-      at += part.length;
+      if (data.length === 0) data = new Float32Array(msg.texts.length * dim);
+      const vectors = out.data as Float32Array;
+      group.forEach((i, g) => data.set(vectors.subarray(g * dim, (g + 1) * dim), i * dim));
     }
     post({ type: "vectors", id: msg.id, dim, data }, [data.buffer as ArrayBuffer]);
     release(msg.texts.length);

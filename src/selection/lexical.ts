@@ -64,6 +64,10 @@ export class LexicalIndex {
   private readonly idf = new Map<string, number>();
   /** Per tool: the stemmed name words that are not namespaces (in more than a quarter of the names). */
   private readonly nameTerms: Set<string>[];
+  /** The terms a misspelling can be corrected to (not slot pseudo-terms), by length, in index order. */
+  private readonly byLength: string[][] = [];
+  /** Each term's position in the index (the first one found wins a tie of distance and IDF). */
+  private readonly position = new Map<string, number>();
   /** Misspelt query term -> the index term it most likely means (undefined: none close enough). */
   private readonly corrections = new Map<string, string | undefined>();
 
@@ -86,6 +90,10 @@ export class LexicalIndex {
     this.tf = tfs;
     const n = docs.length;
     for (const [t, d] of df) this.idf.set(t, Math.log(1 + (n - d + 0.5) / (d + 0.5)));
+    for (const t of this.idf.keys()) {
+      this.position.set(t, this.position.size);
+      if (t.length >= TYPO_MIN_LENGTH && !t.startsWith("#")) (this.byLength[t.length] ??= []).push(t);
+    }
     const nameDf = new Map<string, number>();
     const names = fieldTerms.map((ft) => new Set(ft[0]));
     for (const set of names) for (const t of set) nameDf.set(t, (nameDf.get(t) ?? 0) + 1);
@@ -116,12 +124,15 @@ export class LexicalIndex {
     const max = term.length >= 8 ? 2 : 1;
     let best: string | undefined;
     let bestDistance = max + 1;
-    for (const [candidate, idf] of this.idf) {
-      if (candidate.length < TYPO_MIN_LENGTH || candidate.startsWith("#")) continue;
-      const d = editDistance(term, candidate, max);
-      if (d < bestDistance || (d === bestDistance && best !== undefined && idf > this.idf.get(best)!)) {
-        best = candidate;
-        bestDistance = d;
+    // Only terms whose length is within `max` of the term's can be that close.
+    for (let length = Math.max(TYPO_MIN_LENGTH, term.length - max); length <= term.length + max; length++) {
+      for (const candidate of this.byLength[length] ?? []) {
+        const d = editDistance(term, candidate, max);
+        const tie = d === bestDistance && best !== undefined && (this.idf.get(candidate)! > this.idf.get(best)! || (this.idf.get(candidate) === this.idf.get(best) && this.position.get(candidate)! < this.position.get(best)!));
+        if (d < bestDistance || tie) {
+          best = candidate;
+          bestDistance = d;
+        }
       }
     }
     if (this.corrections.size >= MAX_CORRECTIONS) this.corrections.clear();

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { env, pipeline, type FeatureExtractionPipeline } from "@huggingface/transformers";
+import { lengthBuckets } from "../../src/selection/length-buckets.ts";
 
 export const MODELS_DIR = join(import.meta.dir, "..", "..", "..", "shared", "models");
 export const MODEL = "universal-sentence-encoder-lite-en";
@@ -20,8 +21,13 @@ export async function modelEmbeddings(texts: string[]): Promise<number[][]> {
     env.localModelPath = `${MODELS_DIR}/`;
     return (await pipeline("feature-extraction", MODEL, { dtype: "q8" })) as FeatureExtractionPipeline;
   })();
-  const out = await (await extractor)(texts, { pooling: "mean", normalize: true });
-  return out.tolist() as number[][];
+  // Batched as the proxy's Worker batches (length-buckets.ts), so the vectors are the same to the last digit.
+  const vectors: number[][] = new Array(texts.length);
+  for (const group of lengthBuckets(texts)) {
+    const out = await (await extractor)(group.map((i) => texts[i]!), { pooling: "mean", normalize: true });
+    (out.tolist() as number[][]).forEach((v, g) => (vectors[group[g]!] = v));
+  }
+  return vectors;
 }
 
 if (import.meta.main) {
