@@ -8,7 +8,7 @@ import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
 import type { Embedder } from "../src/selection/embedder.ts";
 import { nameVocabulary } from "../src/selection/bridge.ts";
-import { CHAT_PROBES } from "../src/selection/calibration.ts";
+import { ANSWERABLE_PROBES, CHAT_PROBES } from "../src/selection/calibration.ts";
 import { fuse, normaliseByMax, normaliseMinMax } from "../src/selection/fusion.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
@@ -287,8 +287,8 @@ describe("selector service and embedding cache", () => {
     expect(first!.mode).toBe("hybrid");
     const toolBatches = embedder.calls.filter((c) => c.length > queryTexts("turn on the light").length);
     expect(toolBatches.length).toBe(1);
-    // one batch: the tools' views, their name words (bridge.ts) and, once, the small-talk probes
-    expect(toolBatches[0]!).toEqual([...TOOLS.flatMap((t) => toolDoc(t).views), ...nameWords(TOOLS), ...CHAT_PROBES]);
+    // one batch: the tools' views, their name words (bridge.ts) and, once, the small-talk and answerable probes
+    expect(toolBatches[0]!).toEqual([...TOOLS.flatMap((t) => toolDoc(t).views), ...nameWords(TOOLS), ...CHAT_PROBES, ...ANSWERABLE_PROBES]);
     expect(selector.storedEmbeddings).toBe(TOOLS.length);
 
     embedder.calls = [];
@@ -312,7 +312,7 @@ describe("selector service and embedding cache", () => {
     const again = new CountingEmbedder();
     const reopened = new ToolSelector({ dataDir, config, embedder: again });
     await reopened.select(request(next, "pause the timer"), settings);
-    expect(again.calls).toEqual([[...nameWords(next), ...CHAT_PROBES], queryTexts("pause the timer")]);
+    expect(again.calls).toEqual([[...nameWords(next), ...CHAT_PROBES, ...ANSWERABLE_PROBES], queryTexts("pause the timer")]);
     reopened.close();
   });
 

@@ -162,6 +162,8 @@ export const SelectionSchema = T.Object(
     bridge: T.Number({ minimum: 0, maximum: 1, default: 0.5 }),
     /** Correct each tool's lexical score by its typical score over generic probe requests (hubs). */
     calibrate: T.Boolean({ default: true }),
+    /** Also judge a request without a lexical anchor (no tool-name word, path or web address) against the "answerable" probes of conf/selection/no-tool-probes.yaml. */
+    answerable_probes: T.Boolean({ default: true }),
     /** Whether the embedding model understands many languages; unset = guessed from its name (multilingual, m3, e5, LaBSE, ...). */
     embedding_multilingual: T.Optional(T.Boolean()),
     /** Domain packs (conf/selection/*.yaml): "auto" (shipped packs whose detect rule matches the tools), shipped pack names, or YAML paths. */

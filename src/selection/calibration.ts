@@ -13,8 +13,13 @@
  * ("thanks, that's all", "tell me a joke") needs no tool.
  *
  * The probes are everyday English requests and remarks of many fields, none about a particular
- * tool; they name no tool and no sentence of any evaluation set.
+ * tool; they name no tool and no sentence of any evaluation set. The small-talk ones are data
+ * (conf/selection/no-tool-probes.yaml); the task probes below are the calibration's own.
  */
+import { Type as T } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { parse } from "yaml";
+import noToolProbes from "../../conf/selection/no-tool-probes.yaml" with { type: "text" };
 import type { LexicalIndex } from "./lexical.ts";
 import { bestViewCosines, dot } from "./semantic.ts";
 import { terms } from "./text.ts";
@@ -43,39 +48,26 @@ export const TASK_PROBES: readonly string[] = [
   "open it",
 ];
 
-/** Small talk and questions a model answers from what it knows. */
-export const CHAT_PROBES: readonly string[] = [
-  "hello",
-  "hi there, how are you doing",
-  "good morning to you too",
-  "thank you so much",
-  "thanks, that's perfect",
-  "great, that's all for now",
-  "haha that's funny",
-  "cool, nice one",
-  "ok never mind",
-  "goodbye, talk to you later",
-  "tell me a joke",
-  "what do you think about that",
-  "who are you",
-  "what is your name",
-  "explain how it works in simple terms",
-  "what is the meaning of this word",
-  "write a short story about a dragon",
-  "give me some advice on learning to cook",
-  "what is the capital of Peru",
-  "why is the sky blue",
-  "how do I write a loop in python",
-  "what's the difference between a virus and a bacterium",
-  "recommend a good book to read",
-  "what's your opinion on pineapple pizza",
-  "translate good night into Japanese",
-  "summarise the plot of Hamlet",
-  "come up with a slogan for a bakery",
-  "I'm bored",
-  "you're awesome",
-  "what is love",
-];
+const ProbesSchema = T.Object(
+  { small_talk: T.Array(T.String({ minLength: 1 }), { minItems: 1 }), answerable: T.Array(T.String({ minLength: 1 }), { default: [] }) },
+  { additionalProperties: false },
+);
+
+/** The shipped probes file, parsed and checked once (a broken file is a build defect: test/selection-general.test.ts reads it). */
+const probes = (() => {
+  const doc = Value.Default(ProbesSchema, parse(noToolProbes as string));
+  if (!Value.Check(ProbesSchema, doc)) throw new Error(`conf/selection/no-tool-probes.yaml: ${[...Value.Errors(ProbesSchema, doc)].map((e) => `${e.path}: ${e.message}`).join("; ")}`);
+  return doc;
+})();
+
+/** Small talk and questions a model answers from what it knows (conf/selection/no-tool-probes.yaml, `small_talk`). */
+export const CHAT_PROBES: readonly string[] = probes.small_talk;
+
+/**
+ * Knowledge questions, writing, opinions, naming (`answerable`): judged only for requests without a
+ * lexical anchor (query.ts lexicallyAnchored), as they are as near to a developer's tools as a request for one.
+ */
+export const ANSWERABLE_PROBES: readonly string[] = probes.answerable;
 
 /**
  * Cosine lead the nearest small-talk probe needs over the nearest tool view: on the dev sets with
@@ -108,7 +100,7 @@ export function typicalLexical(index: LexicalIndex): Float64Array {
 /**
  * True when `query` (a message's embedding) is nearer, by SMALL_TALK_MARGIN, to a small-talk probe
  * than to every view of every tool.
- * @param chat the CHAT_PROBES embeddings; @param toolViews per tool, its view embeddings
+ * @param chat the probes' embeddings (CHAT_PROBES, and ANSWERABLE_PROBES for a request without a lexical anchor); @param toolViews per tool, its view embeddings
  */
 export function isSmallTalk(query: Float32Array, chat: readonly Float32Array[], toolViews: readonly (readonly Float32Array[])[]): boolean {
   const nearestChat = bestCosine(query, chat);

@@ -64,6 +64,8 @@ export class LexicalIndex {
   private readonly idf = new Map<string, number>();
   /** Per tool: the stemmed name words that are not namespaces (in more than a quarter of the names). */
   private readonly nameTerms: Set<string>[];
+  /** The union of nameTerms. */
+  private readonly nameWords: Set<string>;
   /** The terms a misspelling can be corrected to (not slot pseudo-terms), by length, in index order. */
   private readonly byLength: string[][] = [];
   /** Each term's position in the index (the first one found wins a tie of distance and IDF). */
@@ -99,6 +101,7 @@ export class LexicalIndex {
     for (const set of names) for (const t of set) nameDf.set(t, (nameDf.get(t) ?? 0) + 1);
     const common = Math.max(3, n / 4);
     this.nameTerms = names.map((set) => new Set([...set].filter((t) => (nameDf.get(t) ?? 0) <= common)));
+    this.nameWords = new Set(this.nameTerms.flatMap((set) => [...set]));
   }
 
   /**
@@ -138,6 +141,11 @@ export class LexicalIndex {
     if (this.corrections.size >= MAX_CORRECTIONS) this.corrections.clear();
     this.corrections.set(term, best);
     return best;
+  }
+
+  /** True when the (stemmed) term is a word of some tool's name that is not a namespace. */
+  isNameWord(term: string): boolean {
+    return this.nameWords.has(term);
   }
 
   /** True when some tool has the (stemmed) term. */

@@ -24,6 +24,7 @@
  */
 import type { ChatMessage } from "../protocol/openai.ts";
 import { NO_PACKS, type DomainKnowledge } from "./domain-pack.ts";
+import type { LexicalIndex } from "./lexical.ts";
 import { isStopword, terms, words } from "./text.ts";
 import { SLOT_NUMBER, SLOT_PATH, SLOT_PERCENT, SLOT_PLACE, SLOT_QUESTION, SLOT_URL } from "./tool-doc.ts";
 
@@ -176,6 +177,16 @@ export function isQuestion(text: string): boolean {
   // "..., can you help?" asks for an action, not for information: judge the last clause.
   const lastClause = text.split(/[,;:]/).at(-1)!;
   return !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(lastClause) && !/^\s*(can|could|would|will)\s+(you|u)\b/i.test(text);
+}
+
+/**
+ * True when `text` names something a tool of `lexical` could act on: a word of a tool's name (not a
+ * namespace such as "mcp"), a file path or a web address. A knowledge question or a remark ("explain
+ * how recursion works") uses only a field's common words; a request for a tool usually names its
+ * object or its action the way the tool does.
+ */
+export function lexicallyAnchored(text: string, lexical: LexicalIndex): boolean {
+  return terms(text).some((t) => lexical.isNameWord(t)) || WEB_ADDRESS.test(text) || FILE_PATH.test(text);
 }
 
 /**

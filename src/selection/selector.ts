@@ -18,13 +18,13 @@ import type { SelectionConfig, UpstreamConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest, ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
 import { bridgeTerms, nameVocabulary, unknownWords, type BridgeWord } from "./bridge.ts";
 import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
-import { CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
+import { ANSWERABLE_PROBES, CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
 import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
 import { HttpEmbedder } from "./http-embedder.ts";
 import { foreignLanguage, toolLanguage, type ToolLanguage } from "./language.ts";
 import { LexicalIndex } from "./lexical.ts";
-import { buildQuery, messageText, type ConversationQuery } from "./query.ts";
+import { buildQuery, lexicallyAnchored, messageText, type ConversationQuery } from "./query.ts";
 import { decide, scoreTools, type RankingSignals, type SelectionMode, type ToolDecision, type ToolSetIndex } from "./rank.ts";
 import { relatedTools } from "./related.ts";
 import type { ResolvedSettings } from "./settings.ts";
@@ -168,8 +168,8 @@ export class ToolSelector {
    */
   private readonly outcomes = new Lru<string, { entry: IndexEntry; decisions: ToolDecision[]; mode: string }>(OUTCOMES);
   private warned = false;
-  /** Small-talk probe embeddings (calibration.ts) and the embedder that made them, once known. */
-  private chat: { embedder: Embedder; vectors: Float32Array[] } | undefined;
+  /** Probe embeddings (calibration.ts): small talk, and small talk with the answerable probes; the embedder that made them. */
+  private chat: { embedder: Embedder; smallTalk: Float32Array[]; all: Float32Array[] } | undefined;
   private readonly dataDir: string;
   private readonly upstream: (name: string) => UpstreamConfig | undefined;
   private packs: { auto: boolean; packs: DomainPack[] };
@@ -251,6 +251,7 @@ export class ToolSelector {
     let toolViews: Float32Array[][] | undefined;
     let queryVectors: Float32Array[] | undefined;
     let answeredVector: Float32Array | undefined;
+    let answeredText: string | undefined;
     const skipped = settings.mode === "off" || tools.length <= settings.min_tools;
     if (skipped) mode = settings.mode === "off" ? "off" : "skipped (min_tools)";
     else if (settings.mode !== "lexical") {
@@ -258,6 +259,7 @@ export class ToolSelector {
       const unknown = settings.bridge > 0 ? unknownWords(query.segments[0]?.text ?? "", index.lexical) : [];
       // A reply in a conversation without tool calls is judged by the user turn it answers (usually cached).
       const answered = chatReply(request.messages, query, index);
+      answeredText = answered;
       const semantic = await this.embeddings(entry, [...texts, ...unknown, ...(answered ? [answered] : [])], settings.deadline_ms);
       if (typeof semantic === "string") mode = `lexical (${semantic})`;
       else {
@@ -278,7 +280,12 @@ export class ToolSelector {
     // but small talk when it answers small talk and no tool was called ("a bedtime story?" - "dragons").
     const reply = query.followUp && hasEarlierTurns(request.messages);
     const judged = reply ? answeredVector : queryVectors?.[0];
-    if (toolViews && judged && this.chat) signals.smallTalk = isSmallTalk(judged, this.chat.vectors, toolViews);
+    if (toolViews && judged && this.chat) {
+      // Knowledge questions, writing, opinions count as small talk only when nothing in the message is a tool's to act on.
+      const judgedText = reply ? (answeredText ?? "") : current;
+      const open = this.config.answerable_probes && !lexicallyAnchored(judgedText, index.lexical);
+      signals.smallTalk = isSmallTalk(judged, open ? this.chat.all : this.chat.smallTalk, toolViews);
+    }
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
     // A fallback (deadline, model loading) is not remembered: the next such request gets the full ranking.
@@ -400,7 +407,7 @@ export class ToolSelector {
       // One batch: the new tools' views, the tool-name words (bridge.ts) and, once per model, the small-talk probes.
       const needChat = this.chat?.embedder !== embedder;
       const words = entry.vocabulary.map((w) => w.word);
-      const texts = [...missing.flatMap((i) => docs[i]!.views.map(clip)), ...words, ...(needChat ? CHAT_PROBES : [])];
+      const texts = [...missing.flatMap((i) => docs[i]!.views.map(clip)), ...words, ...(needChat ? [...CHAT_PROBES, ...ANSWERABLE_PROBES] : [])];
       const vectors = texts.length > 0 ? (await embedder.embed(texts)).map((v) => Float32Array.from(v)) : [];
       let at = 0;
       const fresh = missing.map((i) => {
@@ -412,7 +419,10 @@ export class ToolSelector {
       if (fresh.length > 0) this.store.putMany(fresh);
       const vocabularyVectors = vectors.slice(at, (at += words.length));
       if (this.embedder !== embedder) return undefined;
-      if (needChat) this.chat = { embedder, vectors: vectors.slice(at) };
+      if (needChat) {
+        const all = vectors.slice(at);
+        this.chat = { embedder, smallTalk: all.slice(0, CHAT_PROBES.length), all };
+      }
       entry.vocabularyVectors = vocabularyVectors;
       entry.views = views as Float32Array[][];
       return entry.views;
