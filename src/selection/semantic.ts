@@ -4,10 +4,10 @@
  * views (name, description, its sentences and quoted examples) per query segment; segments are
  * combined by their recency weights: score = Σ w_s · max_v cos(q_s, v) / Σ w_s.
  *
- * A tool set's views are copied once into one row-major matrix, and each query vector's best
- * cosine per tool is remembered while the vector lives (the ranking, the small-talk check and the
- * bridging read the same vectors): 108 tools have ~350 views of 512 floats, and these passes were
- * the largest part of the selector's main-thread work per request.
+ * A tool set's views are copied once into one row-major matrix, and the best cosines per tool of
+ * the last few query vectors are remembered (the small-talk check and the ranking read the same
+ * vector): 108 tools have ~350 views of 512 floats, and these passes were the largest part of the
+ * selector's main-thread work per request.
  */
 
 /** Dot product of two equal-length vectors. */
@@ -27,8 +27,12 @@ interface ViewMatrix {
   dim: number;
   /** Per tool, the row after its last view. */
   ends: Int32Array;
-  best: WeakMap<Float32Array, Float64Array>;
+  /** The last RECENT_VECTORS query vectors' results, oldest first (a WeakMap of every vector seen slowed the collector). */
+  best: Map<Float32Array, Float64Array>;
 }
+
+/** Query vectors whose results are remembered per tool set: one request reads at most a few vectors twice. */
+const RECENT_VECTORS = 16;
 
 /** Matrices by the view arrays they were built from (the selector keeps one array per tool set). */
 const matrices = new WeakMap<ToolViews, ViewMatrix>();
@@ -43,14 +47,14 @@ function matrixOf(toolViews: ToolViews, dim: number): ViewMatrix {
     for (const v of views) data.set(v.subarray(0, dim), dim * row++);
     ends[i] = row;
   });
-  const matrix: ViewMatrix = { data, dim, ends, best: new WeakMap() };
+  const matrix: ViewMatrix = { data, dim, ends, best: new Map() };
   matrices.set(toolViews, matrix);
   return matrix;
 }
 
 /**
  * Per tool (index order), the best cosine between `vector` and the tool's views (-1 for a tool
- * without views). Remembered per tool set and vector object.
+ * without views). Remembered for the last RECENT_VECTORS vector objects of each tool set.
  */
 export function bestViewCosines(toolViews: ToolViews, vector: Float32Array): Float64Array {
   const m = matrixOf(toolViews, vector.length);
@@ -81,6 +85,7 @@ export function bestViewCosines(toolViews: ToolViews, vector: Float32Array): Flo
     }
     out[t] = best;
   }
+  if (m.best.size >= RECENT_VECTORS) m.best.delete(m.best.keys().next().value!);
   m.best.set(vector, out);
   return out;
 }
