@@ -50,8 +50,9 @@ describe("requests that need no tool", () => {
     expect(many.length).toBeGreaterThan(few.length + 5);
   }, 30_000);
 
-  test("the same request naming a file is anchored: judged as a task, the file-writing tool is kept", async () => {
-    const names = await sent(proxies.probes, "give me three ideas for a team offsite and write them to ~/notes/offsite.md");
+  test("a writing request naming a file is anchored: judged as a task, not against the answerable probes", async () => {
+    // Without the anchor this one is nearer to "write a haiku about the sea" than to any tool, and keeps 2.
+    const names = await sent(proxies.probes, "write a haiku about the sea in notes.txt");
     expect(names).toContain("mcp_filesystem_write_file");
     expect(names.length).toBeGreaterThan(6);
   }, 30_000);
