@@ -17,7 +17,7 @@
  */
 import { dlopen, FFIType } from "bun:ffi";
 import { env, pipeline, type FeatureExtractionPipeline } from "@huggingface/transformers";
-import { lengthBuckets } from "./length-buckets.ts";
+import { embedInSubBatches, type ModelOutput } from "./length-buckets.ts";
 
 declare const self: Worker;
 
@@ -86,15 +86,8 @@ async function init(msg: Extract<WorkerRequest, { type: "init" }>): Promise<void
 async function embed(msg: Extract<WorkerRequest, { type: "embed" }>): Promise<void> {
   try {
     if (!extractor) throw new Error("model not loaded");
-    let dim = 0;
-    let data = new Float32Array(0);
-    for (const group of lengthBuckets(msg.texts)) {
-      const out = await extractor(group.map((i) => msg.texts[i]!), { pooling: "mean", normalize: true });
-      dim = out.dims.at(-1)!;
-      if (data.length === 0) data = new Float32Array(msg.texts.length * dim);
-      const vectors = out.data as Float32Array;
-      group.forEach((i, g) => data.set(vectors.subarray(g * dim, (g + 1) * dim), i * dim));
-    }
+    const model = extractor;
+    const { dim, data } = await embedInSubBatches(msg.texts, model.tokenizer.model_max_length, async (batch) => (await model(batch, { pooling: "mean", normalize: true })) as ModelOutput);
     post({ type: "vectors", id: msg.id, dim, data }, [data.buffer as ArrayBuffer]);
     release(msg.texts.length);
   } catch (err) {

@@ -18,7 +18,7 @@
  * English requests for another language. Measured in docs/benchmarks.md, "Language detector".
  * Once imported it stays: an ES module cannot be unloaded.
  */
-import { words } from "./text.ts";
+import { cappedCopy, words } from "./text.ts";
 
 interface Detector {
   detect(text: string): { language: string; isReliable(): boolean };
@@ -59,7 +59,8 @@ export interface ToolLanguage {
 export function toolLanguage(texts: readonly string[]): ToolLanguage {
   const vocabulary = new Set<string>();
   for (const t of texts) for (const w of words(t)) vocabulary.add(w);
-  return { vocabulary, sample: texts.join(". ").slice(0, TOOL_SAMPLE_CHARS) };
+  // A copy, not a slice: the sample outlives the request in the tool-set cache, the joined texts must not.
+  return { vocabulary, sample: cappedCopy(texts.join(". "), TOOL_SAMPLE_CHARS) };
 }
 
 /**

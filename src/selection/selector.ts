@@ -166,7 +166,9 @@ export class ToolSelector {
    * (`entry`, compared by identity): Home Assistant repeats commands ("turn off the lights") with
    * the same tools, and the same question about the same tools gets the same answer.
    */
-  private readonly outcomes = new Lru<string, { entry: IndexEntry; decisions: ToolDecision[]; mode: string }>(OUTCOMES);
+  // The tool set's entry is held weakly: an outcome must not keep a tool set (its JSON, up to the
+  // body limit) alive after the index cache let it go (256 outcomes once held 53 MiB of fuzzed tools).
+  private readonly outcomes = new Lru<string, { entry: WeakRef<IndexEntry>; decisions: ToolDecision[]; mode: string }>(OUTCOMES);
   private warned = false;
   /** Probe embeddings (calibration.ts): small talk, and small talk with the answerable probes; the embedder that made them. */
   private chat: { embedder: Embedder; smallTalk: Float32Array[]; all: Float32Array[] } | undefined;
@@ -244,7 +246,7 @@ export class ToolSelector {
     const outcomeKey = `${conversationKey(request)}\n${JSON.stringify(settings)}`;
     const remember = outcomeKey.length <= MAX_OUTCOME_KEY;
     const known = remember ? this.outcomes.get(outcomeKey) : undefined;
-    if (known?.entry === entry) return this.result(tools, entry, known.decisions, known.mode, started);
+    if (known?.entry.deref() === entry) return this.result(tools, entry, known.decisions, known.mode, started);
     const query = buildQuery(Array.isArray(request.messages) ? request.messages.map(bounded) : [], index.domain);
 
     let mode: string = settings.mode;
@@ -289,7 +291,7 @@ export class ToolSelector {
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
     const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
     // A fallback (deadline, model loading) is not remembered: the next such request gets the full ranking.
-    if (remember && (skipped || mode === settings.mode)) this.outcomes.set(outcomeKey, { entry, decisions, mode });
+    if (remember && (skipped || mode === settings.mode)) this.outcomes.set(outcomeKey, { entry: new WeakRef(entry), decisions, mode });
     return this.result(tools, entry, decisions, mode, started);
   }
 

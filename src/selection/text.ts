@@ -17,6 +17,18 @@ const STOPWORDS = new Set([
   "let", "hey", "hi", "yo", "there", "here", "then", "than", "too", "very", "also", "which", "who",
 ]);
 
+const utf8 = { encoder: new TextEncoder(), decoder: new TextDecoder() };
+
+/**
+ * `text` cut to at most `maxChars` characters; a cut text is a string of its own. A plain `slice`
+ * is a substring that keeps the whole original alive (JavaScriptCore), so a cache holding a cut of a
+ * client's 1 MB text would hold the 1 MB. Only texts longer than `maxChars` pay for the copy (one
+ * UTF-8 round trip; a surrogate pair split at the cut becomes U+FFFD).
+ */
+export function cappedCopy(text: string, maxChars: number): string {
+  return text.length > maxChars ? utf8.decoder.decode(utf8.encoder.encode(text.slice(0, maxChars))) : text;
+}
+
 const VOWEL = /[aeiouy]/;
 
 /** Light English stemmer: "lights" -> "light", "running" -> "run", "timers" -> "timer", "paused" -> "paus". */

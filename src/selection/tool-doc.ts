@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Tool } from "../protocol/openai.ts";
-import { splitIdentifier } from "./text.ts";
+import { cappedCopy, splitIdentifier } from "./text.ts";
 
 export interface ToolFields {
   /** The function name split into lower-case words ("AppTurnOn" -> "app turn on"). */
@@ -124,12 +124,8 @@ export const MAX_FIELD_CHARS = 2_000;
 /** Most views embedded per tool: real tools have 1-6 (name, description, a few sentences and examples). */
 export const MAX_VIEWS = 16;
 
-const utf8 = { encoder: new TextEncoder(), decoder: new TextDecoder() };
-/**
- * `text` cut to MAX_FIELD_CHARS, as a string of its own: a plain slice would be a substring that
- * keeps the whole original (16 KB, say) alive in the caches. Only long texts pay for the copy.
- */
-const capped = (text: string) => (text.length > MAX_FIELD_CHARS ? utf8.decoder.decode(utf8.encoder.encode(text.slice(0, MAX_FIELD_CHARS))) : text);
+/** `text` cut to MAX_FIELD_CHARS, as a string of its own (cappedCopy: a slice would keep a 16 KB original alive in the caches). */
+const capped = (text: string) => cappedCopy(text, MAX_FIELD_CHARS);
 
 /** Builds the selector's view of `tool`; depends on the tool alone, never on the rest of the list. */
 export function toolDoc(tool: Tool): ToolDoc {

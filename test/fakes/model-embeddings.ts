@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { env, pipeline, type FeatureExtractionPipeline } from "@huggingface/transformers";
-import { lengthBuckets } from "../../src/selection/length-buckets.ts";
+import { embedInSubBatches, type ModelOutput } from "../../src/selection/length-buckets.ts";
 
 export const MODELS_DIR = join(import.meta.dir, "..", "..", "..", "shared", "models");
 export const MODEL = "universal-sentence-encoder-lite-en";
@@ -21,13 +21,10 @@ export async function modelEmbeddings(texts: string[]): Promise<number[][]> {
     env.localModelPath = `${MODELS_DIR}/`;
     return (await pipeline("feature-extraction", MODEL, { dtype: "q8" })) as FeatureExtractionPipeline;
   })();
-  // Batched as the proxy's Worker batches (length-buckets.ts), so the vectors are the same to the last digit.
-  const vectors: number[][] = new Array(texts.length);
-  for (const group of lengthBuckets(texts)) {
-    const out = await (await extractor)(group.map((i) => texts[i]!), { pooling: "mean", normalize: true });
-    (out.tolist() as number[][]).forEach((v, g) => (vectors[group[g]!] = v));
-  }
-  return vectors;
+  const model = await extractor;
+  // Called the way the proxy's Worker calls it (length-buckets.ts: the same sub-batches, so the same padding): the same vectors to the last digit.
+  const { dim, data } = await embedInSubBatches(texts, model.tokenizer.model_max_length, async (batch) => (await model(batch, { pooling: "mean", normalize: true })) as ModelOutput);
+  return texts.map((_, i) => Array.from(data.subarray(i * dim, (i + 1) * dim)));
 }
 
 if (import.meta.main) {
