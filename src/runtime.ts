@@ -181,6 +181,7 @@ export class Runtime {
     this.selector = new ToolSelector({ dataDir: config.data_dir, config: config.selection, upstream: (name) => this.state.upstreams.get(name)?.config });
     const splices = new MemorySpliceStore(config.tool_loop.splice_ttl_ms, config.tool_loop.splice_max_entries);
     this.compression = new CompressionService(config.data_dir);
+    this.compression.configure(config.compression);
     this.workingSets = openWorkingSetStore(config.data_dir);
     this.services = {
       selector: this.selector,
@@ -226,6 +227,7 @@ export class Runtime {
     this.loaded = loaded;
     const before = this.state;
     this.selector.configure(loaded.config.selection);
+    this.compression.configure(loaded.config.compression);
     this.state = next;
     this.mcpConfig = mcpConfig;
     const mcpChanges = this.mcp.configure(mcpConfig);

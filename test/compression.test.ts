@@ -20,7 +20,7 @@ import { chatRequestFromOllama } from "../src/protocol/ollama-request.ts";
 import type { ChatCompletionRequest, ChatMessage, Tool } from "../src/protocol/openai.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
-import { countTokens, encoding } from "../src/selection/tokens.ts";
+import { countTokens, encoding, estimateTokens } from "../src/selection/tokens.ts";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -323,15 +323,49 @@ describe("budget and settings", () => {
 });
 
 describe("estimates and calibration", () => {
-  test("a new text is estimated from its length, then counted exactly in the background and cached", async () => {
+  test("a new long text is estimated from its length, then counted in the background (the linear estimate, piece by piece) and cached", async () => {
     const estimator = new TokenEstimator();
     const text = `${words(3000)}\n`.repeat(3);
     const first = estimator.count(text);
+    expect(estimator.stats().misses).toBe(1);
     await estimator.settle();
-    const exact = await countTokens(text);
-    expect(estimator.count(text)).toBe(exact);
-    expect(Math.abs(first - exact) / exact).toBeLessThan(0.5);
-    expect(estimator.stats().cached_texts).toBeGreaterThan(0);
+    const whole = estimateTokens(text);
+    // Pieces are cut at newlines or spaces, where o200k's pre-tokenizer splits anyway: they add up to the whole's estimate.
+    expect(Math.abs(estimator.count(text) - whole)).toBeLessThanOrEqual(3);
+    expect(estimator.stats().hits).toBe(1);
+    expect(Math.abs(first - whole) / whole).toBeLessThan(0.5);
+    // And against the real o200k_base encoder: within a few percent on ordinary text.
+    expect(Math.abs(estimator.count(text) - (await countTokens(text))) / whole).toBeLessThan(0.1);
+  });
+
+  test("mode fit never loads the o200k encoder, whatever the text (its load held the event loop for ~0.4 s and 88 MiB)", async () => {
+    // A process of its own: other tests here load the encoder on purpose.
+    const script = `
+      import { TokenEstimator } from "./src/compression/estimate.ts";
+      import { loadedEncoding } from "./src/selection/tokens.ts";
+      import { CompressionService } from "./src/compression/service.ts";
+      new CompressionService("${tempDir()}").configure({ mode: "fit", models: { "gpt-4o*": { mode: "off" } } });
+      const estimator = new TokenEstimator();
+      for (const text of ["hi", "x".repeat(20_000), "🙂".repeat(5000), "a b c\\n".repeat(10_000)]) estimator.count(text, "data");
+      estimator.messageTokens({ role: "user", content: "turn on the light" });
+      await estimator.settle();
+      await new Promise((r) => setTimeout(r, 50));
+      console.log(JSON.stringify({ loaded: loadedEncoding() !== undefined, cached: estimator.stats().cached_texts }));`;
+    const proc = Bun.spawnSync(["bun", "-e", script], { cwd: join(import.meta.dir, ".."), stderr: "pipe" });
+    expect(proc.stderr.toString()).toBe("");
+    expect(JSON.parse(proc.stdout.toString())).toEqual({ loaded: false, cached: 5 });
+  });
+
+  test("mode random anywhere in the config loads the encoder at start (or reload), before any request", async () => {
+    const script = `
+      import { CompressionService } from "./src/compression/service.ts";
+      import { loadedEncoding } from "./src/selection/tokens.ts";
+      new CompressionService("${tempDir()}").configure({ mode: "fit", models: { "qwen*": { mode: "random" } } });
+      for (let i = 0; i < 200 && !loadedEncoding(); i++) await new Promise((r) => setTimeout(r, 25));
+      console.log(JSON.stringify({ loaded: loadedEncoding() !== undefined }));`;
+    const proc = Bun.spawnSync(["bun", "-e", script], { cwd: join(import.meta.dir, ".."), stderr: "pipe" });
+    expect(proc.stderr.toString()).toBe("");
+    expect(JSON.parse(proc.stdout.toString())).toEqual({ loaded: true });
   });
 
   test("the text caches are bounded by characters and keep the most recently used", () => {
@@ -356,8 +390,8 @@ describe("estimates and calibration", () => {
     const estimator = new TokenEstimator();
     estimator.count(blob, "data");
     await estimator.settle();
-    // counted in background pieces, sliced at other places: close to the whole's count, not equal
-    expect(Math.abs(estimator.count(blob, "data") - ids.length) / ids.length).toBeLessThan(0.05);
+    // counted in background pieces, cut inside the runs: close to the whole's estimate, not equal
+    expect(Math.abs(estimator.count(blob, "data") - estimateTokens(blob)) / estimateTokens(blob)).toBeLessThan(0.01);
     const { changed } = await randomDrop([{ role: "user", content: blob }], 0.5, 2);
     expect(changed).toEqual([0]);
   });
@@ -379,7 +413,8 @@ describe("estimates and calibration", () => {
     const text = `ignore this <|endoftext|> and ${words(2000)}`;
     estimator.count(text);
     await estimator.settle();
-    expect(estimator.count(text)).toBe((await encoding()).encode(text, [], []).length);
+    expect(Math.abs(estimator.count(text) - estimateTokens(text))).toBeLessThanOrEqual(2);
+    expect(estimateTokens("<|endoftext|>")).toBeGreaterThan(1);
     const { changed } = await randomDrop([{ role: "user", content: text }], 0.5, 1);
     expect(changed).toEqual([0]);
   });

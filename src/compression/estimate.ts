@@ -1,20 +1,23 @@
 /**
  * Token estimates of chat messages and tools, fast enough for every request (docs/compression.md).
  *
- * Counts are o200k_base tokens (js-tiktoken, the one encoder of src/selection/tokens.ts). Encoding is
- * ~1 µs per token, far too slow to run over a 16k-token request on every call, so:
+ * Counts are o200k_base tokens as estimated by tool selection's linear estimate
+ * (`estimateTokens`, src/selection/tokens.ts: one pass, no encoder); the per-model calibration
+ * (calibration.ts) maps them to the upstream's own count. The exact encoder (js-tiktoken) is not
+ * used here: its table costs ~88 MiB and ~0.4 s of one thread to load, and its BPE is quadratic in a
+ * piece; only mode random, which needs real token ids, loads it. The estimate still costs ~25-60 ms
+ * per MB of text, so:
  * - a text counted before is looked up by its content (an LRU bounded by characters);
  * - a new text is estimated from its length with a chars-per-token ratio learned from the texts
  *   counted so far (one ratio per kind of text: prose, structured data, tool definitions), and queued;
- * - queued texts are counted exactly in the background, one small piece (cut at a newline) per
- *   event-loop turn, so no request waits behind a long encode;
- * - short new texts (a user's question) are counted at once while a per-request allowance lasts.
+ * - queued texts are counted in the background, one piece (cut at a newline or space) per
+ *   event-loop turn, so no request waits behind a long text;
+ * - new texts up to a few KB (a user's question) are counted at once while a per-request allowance lasts.
  * A conversation repeats its system prompt, tools and history on every turn, so after the first
  * request nearly every token comes from the cache.
  */
 import type { ChatMessage, Tool } from "../protocol/openai.ts";
-import { encoding, loadedEncoding } from "../selection/tokens.ts";
-import { encodeBounded } from "./bpe-bounded.ts";
+import { estimateTokens } from "../selection/tokens.ts";
 import { textCache } from "./text-cache.ts";
 
 /** Chat-template tokens around each message (ChatML: `<|im_start|>role\n` ... `<|im_end|>\n`). */
@@ -30,14 +33,14 @@ export const REQUEST_OVERHEAD = 3;
 
 /** Characters of text kept in the count cache (~8 MB at most): the system prompts, tools and histories of some dozens of conversations. */
 const MAX_CACHED_CHARS = 4_000_000;
-/** Characters waiting for a background count; beyond this new texts stay estimated. */
+/** Characters waiting for a background count; beyond this new texts stay estimated from their length. */
 const MAX_QUEUED_CHARS = 2_000_000;
-/** Characters encoded per event-loop turn in the background (~0.5 ms of ordinary text, ~10 ms of a pathological letter run). */
-const PIECE_CHARS = 2048;
-/** Characters of new text counted at once per request (~0.5 ms of encoding), the rest goes to the background. */
-const INLINE_CHARS = 2048;
-/** Texts up to this long are worth counting at once (a user's question, a short tool result). */
-const INLINE_MAX = 512;
+/** Characters counted per event-loop turn in the background (~0.2 ms of prose, ~0.5 ms of random symbols). */
+const PIECE_CHARS = 8192;
+/** Characters of new text counted at once per request (~0.4 ms of prose), the rest goes to the background. */
+const INLINE_CHARS = 16_384;
+/** Texts up to this long are worth counting at once (a user's question, a tool result of some lines). */
+const INLINE_MAX = 4096;
 /**
  * Starting chars per token, replaced as counts come in. Measured with o200k_base on the generated Home
  * Assistant conversations (bench/ha-conversation.ts): user and assistant text 4.6-4.9, the entity
@@ -59,7 +62,7 @@ interface Pending {
 }
 
 export class TokenEstimator {
-  private readonly exact = textCache<number>(MAX_CACHED_CHARS);
+  private readonly counted = textCache<number>(MAX_CACHED_CHARS);
   /** Exact counts of tool objects seen before (weakly held). */
   private readonly byTool = new WeakMap<object, number>();
   private readonly queue: Pending[] = [];
@@ -84,18 +87,17 @@ export class TokenEstimator {
     return (PRIOR[kind] * PRIOR_TOKENS + l.chars) / (PRIOR_TOKENS + l.tokens);
   }
 
-  /** o200k_base tokens of `text`: exact when counted before, else estimated from its length as `kind` (and queued). */
+  /** o200k_base tokens of `text`: its count when counted before or short enough to count now (estimateTokens), else estimated from its length as `kind` (and queued). */
   count(text: string, kind: Kind = "prose"): number {
     if (text.length === 0) return 0;
-    const known = this.exact.get(text);
+    const known = this.counted.get(text);
     if (known !== undefined) {
       this.hits++;
       return known;
     }
-    const enc = loadedEncoding();
-    if (enc && text.length <= INLINE_MAX && this.inlineLeft >= text.length) {
+    if (text.length <= INLINE_MAX && this.inlineLeft >= text.length) {
       this.inlineLeft -= text.length;
-      const n = encodeBounded(enc, text).length;
+      const n = estimateTokens(text);
       this.remember(text, n, kind);
       return n;
     }
@@ -131,9 +133,9 @@ export class TokenEstimator {
     const known = this.byTool.get(tool);
     if (known !== undefined) return known;
     const json = toolJson(tool);
-    const exact = this.exact.has(json);
     const n = TOOL_OVERHEAD + this.count(json, "tools");
-    if (exact) this.byTool.set(tool, n);
+    // Only a count is kept per object; a length-based guess is refined once the background count is in.
+    if (this.counted.has(json)) this.byTool.set(tool, n);
     return n;
   }
 
@@ -146,8 +148,8 @@ export class TokenEstimator {
   /** For /admin: cache size and the learned ratios. */
   stats() {
     return {
-      cached_texts: this.exact.size,
-      cached_chars: this.exact.weight,
+      cached_texts: this.counted.size,
+      cached_chars: this.counted.weight,
       queued_texts: this.queue.length,
       hits: this.hits,
       misses: this.misses,
@@ -159,7 +161,7 @@ export class TokenEstimator {
     const l = this.learned[kind];
     l.chars += text.length;
     l.tokens += tokens;
-    this.exact.set(text, tokens);
+    this.counted.set(text, tokens);
   }
 
   private enqueue(text: string, kind: Kind): void {
@@ -173,15 +175,14 @@ export class TokenEstimator {
     }
   }
 
-  /** Counts the queue one piece per event-loop turn. A failure to load the encoder empties the queue: estimates stay. */
+  /** Counts the queue one piece per event-loop turn. */
   private async drain(): Promise<void> {
     try {
-      const enc = await encoding();
       while (this.queue.length > 0) {
         await new Promise((r) => setTimeout(r, 0));
         const item = this.queue[0]!;
         const end = pieceEnd(item.text, item.pos);
-        item.tokens += encodeBounded(enc, item.text.slice(item.pos, end)).length;
+        item.tokens += estimateTokens(item.text.slice(item.pos, end));
         item.pos = end;
         if (end < item.text.length) continue;
         this.queue.shift();
@@ -189,10 +190,6 @@ export class TokenEstimator {
         this.queuedChars -= item.text.length;
         this.remember(item.text, item.tokens, item.kind);
       }
-    } catch {
-      this.queue.length = 0;
-      this.queued.clear();
-      this.queuedChars = 0;
     } finally {
       this.running = false;
       for (const resolve of this.waiters.splice(0)) resolve();

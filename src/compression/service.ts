@@ -3,6 +3,8 @@
  * estimator with its count cache, the per-model calibration, and the count of stage failures (each
  * one passed the request on unchanged).
  */
+import type { CompressionConfig } from "../config/schema.ts";
+import { encoding } from "../selection/tokens.ts";
 import { Calibration } from "./calibration.ts";
 import { TokenEstimator } from "./estimate.ts";
 
@@ -15,6 +17,17 @@ export class CompressionService {
   /** @param dataDir where the calibration file lives */
   constructor(dataDir: string) {
     this.calibration = new Calibration(dataDir);
+  }
+
+  /**
+   * Applies a (re)loaded `compression` section: when mode random is on anywhere (globally or for a
+   * model), the o200k encoder it needs (random-drop.ts) starts loading now, at start or reload, so
+   * that no request waits ~0.4 s for its table. Mode fit never loads it (estimate.ts). A failed load
+   * is retried by the first random request, which then fails open.
+   */
+  configure(config: CompressionConfig): void {
+    const random = config.mode === "random" || Object.values(config.models).some((m) => m.mode === "random");
+    if (random) encoding().catch(() => undefined);
   }
 
   /** For GET /admin/compression. */
