@@ -1,8 +1,9 @@
 /**
- * What a hostile body can leave behind (docs/security.md, "Fuzzing"): caches keep no client text
- * beyond their bounds, and the embedding Worker's batches stay bounded whatever the tools say. The
- * causes of the fuzzer's memory peaks, each pinned by behaviour: whether a text is still reachable
- * (a heap snapshot of this process, after a full collection) and how texts are batched.
+ * What a hostile body can make the proxy hold or build (docs/security.md, "Fuzzing"): caches keep no
+ * client text beyond their bounds, the embedding Worker's batches stay bounded whatever the tools
+ * say, and a 400 never serialises the body. The causes of the fuzzer's memory peaks, each pinned by
+ * behaviour: whether a text is still reachable (a heap snapshot of this process, after a full
+ * collection), how texts are batched, what is serialised.
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +18,8 @@ import { toolLanguage } from "../src/selection/language.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { MAX_FIELD_CHARS } from "../src/selection/tool-doc.ts";
+import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { startProxy } from "./fakes/proxy.ts";
 
 const MODELS_DIR = join(import.meta.dir, "../../shared/models");
 
@@ -110,5 +113,33 @@ test("the Worker embeds a mix of long and short texts in the request's order, as
   } finally {
     await embedder.close();
     rmSync(cacheDir, { recursive: true, force: true });
+  }
+});
+
+test("a body that breaks its route's schema gets a 400 naming the field, and is never serialised into an error (both fronts)", async () => {
+  const upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
+  const proxy = startProxy({ selection: { mode: "off" }, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
+  // Elysia's own validation error was JSON.stringify of the whole body (pretty-printed outside production).
+  const stringify = JSON.stringify;
+  let longest = 0;
+  JSON.stringify = ((...args: Parameters<typeof stringify>) => {
+    const out = stringify(...args);
+    longest = Math.max(longest, out?.length ?? 0);
+    return out;
+  }) as typeof stringify;
+  try {
+    const huge = "x".repeat(1_000_000);
+    const send = (path: string, body: unknown) => fetch(`${proxy.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: stringify(body) });
+    const openai = await send("/v1/chat/completions", { model: "fake-model", messages: [{ role: "user", content: huge }, { role: 5 }] });
+    expect(openai.status).toBe(400);
+    expect(await openai.json()).toEqual({ error: { message: expect.stringContaining("messages[1].role"), type: "invalid_request_error", param: "messages[1].role", code: "invalid_value" } });
+    const ollama = await send("/api/chat", { model: "fake-model", messages: [{ role: "user", content: huge }], options: { num_ctx: "big" } });
+    expect(ollama.status).toBe(400);
+    expect(((await ollama.json()) as { error: string }).error).toContain("options.num_ctx");
+    expect(longest).toBeLessThan(10_000);
+  } finally {
+    JSON.stringify = stringify;
+    proxy.stop();
+    upstream.stop();
   }
 });

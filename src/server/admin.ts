@@ -23,7 +23,7 @@ import { errorResponse, ProxyError } from "./errors.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import type { Runtime } from "../runtime.ts";
 import { resolveSettings } from "../selection/settings.ts";
-import { jsonBody } from "./json-body.ts";
+import { jsonRoute } from "./json-body.ts";
 
 const RankBody = t.Object(
   {
@@ -64,6 +64,6 @@ export function adminRoutes(runtime: Runtime) {
         tools: result.decisions.map((d) => ({ name: d.name, rank: d.rank, lexical: round(d.lexical), semantic: round(d.semantic), fused: round(d.fused), kept: d.kept, reason: d.reason })),
       };
     },
-    { body: RankBody, parse: jsonBody(runtime) },
+    jsonRoute(runtime, RankBody),
   ).get("/admin/mcp", () => ({ config: runtime.mcpConfig.path ?? null, servers: runtime.mcp.status() }));
 }

@@ -8,7 +8,7 @@ import type { Server } from "bun";
 import type { Runtime } from "../runtime.ts";
 import { isAdminPath } from "./auth.ts";
 import { checkBodyLimit } from "./body-limit.ts";
-import { errorResponse, paramName, ProxyError, protocolOf } from "./errors.ts";
+import { errorResponse, invalidValue, ProxyError, protocolOf } from "./errors.ts";
 import { adminRoutes } from "./admin.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -31,10 +31,7 @@ export function toProxyError(code: string | number, error: unknown): ProxyError 
   switch (code) {
     case "VALIDATION": {
       const v = error as ValidationLike;
-      const first = v.valueError ?? v.all?.[0];
-      const param = paramName(first?.path);
-      const message = first?.message === "Expected required property" ? "is required" : (first?.message ?? "invalid request body");
-      return new ProxyError(400, param ? `Invalid value for '${param}': ${message}` : `Invalid request body: ${message}`, "invalid_request_error", "invalid_value", param);
+      return invalidValue(v.valueError ?? v.all?.[0]);
     }
     case "PARSE":
       // Elysia wraps what a parse hook throws: the depth limit's own 400 (json-body.ts) stays itself.

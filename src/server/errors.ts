@@ -45,3 +45,13 @@ export function paramName(path: string | undefined): string | null {
   if (parts.length === 0) return null;
   return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
 }
+
+/**
+ * The 400 for a body that breaks its route's schema, naming the first wrong field (`error`: a
+ * TypeBox or Elysia value error); never quotes the value, which can be as large as the body limit.
+ */
+export function invalidValue(error: { path?: string; message?: string } | undefined): ProxyError {
+  const param = paramName(error?.path);
+  const message = error?.message === "Expected required property" ? "is required" : (error?.message ?? "invalid request body");
+  return new ProxyError(400, param ? `Invalid value for '${param}': ${message}` : `Invalid request body: ${message}`, "invalid_request_error", "invalid_value", param);
+}

@@ -23,7 +23,7 @@ import { factsFromModelEntry, getModelFacts } from "../upstream/model-facts.ts";
 import { OllamaBackend } from "../upstream/ollama.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
-import { jsonBody } from "./json-body.ts";
+import { jsonRoute } from "./json-body.ts";
 import { servedModels, type ServedModel } from "./openai.ts";
 
 /** The Ollama API version reported by /api/version: the API level this front implements. */
@@ -275,7 +275,7 @@ export function ollamaRoutes(runtime: Runtime) {
           throw err;
         }
       },
-      { body: ModelBody, parse: jsonBody(runtime) },
+      jsonRoute(runtime, ModelBody),
     )
     .post(
       "/api/pull",
@@ -292,10 +292,10 @@ export function ollamaRoutes(runtime: Runtime) {
         const lines = ["pulling manifest", "verifying sha256 digest", "writing manifest", "success"].map((status) => JSON.stringify({ status })).join("\n");
         return new Response(`${lines}\n`, { headers: { "content-type": NDJSON_CONTENT_TYPE } });
       },
-      { body: ModelBody, parse: jsonBody(runtime) },
+      jsonRoute(runtime, ModelBody),
     )
-    .post("/api/chat", ({ body, request }) => generate(runtime, request, "chat", body as OllamaChatRequest), { body: ChatBody, parse: jsonBody(runtime) })
-    .post("/api/generate", ({ body, request }) => generate(runtime, request, "generate", body as OllamaGenerateRequest), { body: GenerateBody, parse: jsonBody(runtime) })
+    .post("/api/chat", ({ body, request }) => generate(runtime, request, "chat", body as OllamaChatRequest), jsonRoute(runtime, ChatBody))
+    .post("/api/generate", ({ body, request }) => generate(runtime, request, "generate", body as OllamaGenerateRequest), jsonRoute(runtime, GenerateBody))
     .post(
       "/api/embed",
       ({ body, request }) => {
@@ -313,7 +313,7 @@ export function ollamaRoutes(runtime: Runtime) {
           return Response.json(reply, { headers: exchange.responseHeaders });
         });
       },
-      { body: EmbedBody, parse: jsonBody(runtime) },
+      jsonRoute(runtime, EmbedBody),
     )
     .post(
       "/api/embeddings",
@@ -330,6 +330,6 @@ export function ollamaRoutes(runtime: Runtime) {
           return Response.json({ embedding: result.embeddings[0] ?? [] }, { headers: exchange.responseHeaders });
         });
       },
-      { body: EmbeddingsBody, parse: jsonBody(runtime) },
+      jsonRoute(runtime, EmbeddingsBody),
     );
 }

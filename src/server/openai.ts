@@ -13,7 +13,7 @@ import type { Runtime } from "../runtime.ts";
 import type { UpstreamState } from "../upstream/registry.ts";
 import { answer, startExchange } from "./context.ts";
 import { errorResponse, ProxyError } from "./errors.ts";
-import { jsonBody } from "./json-body.ts";
+import { jsonRoute } from "./json-body.ts";
 import { forwardRequest } from "./passthrough.ts";
 
 const ChatBody = t.Object(
@@ -99,11 +99,8 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
         const exchange = startExchange(runtime, request, "/v1/chat/completions");
         return answer(exchange, "openai", () => runChat(runtime.state, exchange, body as ChatCompletionRequest));
       },
-      {
-        body: ChatBody,
-        // Keeps the body's text so that an unchanged request is forwarded without serialising it again.
-        parse: jsonBody(runtime),
-      },
+      // The parser keeps the body's text so that an unchanged request is forwarded without serialising it again.
+      jsonRoute(runtime, ChatBody),
     )
     .get("/models", async () => ({ object: "list", data: await listModels(runtime) }))
     .get("/models/*", async ({ params }) => {
@@ -131,7 +128,7 @@ export function openaiRoutes(runtime: Runtime, prefix = "") {
           return tapReply(reply.response, exchange, { sse: false, captureBody: false });
         });
       },
-      { body: EmbeddingsBody, parse: jsonBody(runtime) },
+      jsonRoute(runtime, EmbeddingsBody),
     )
     .all(
       "/*",
