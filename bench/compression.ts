@@ -122,7 +122,7 @@ interface Result {
   coldMs: number;
   refMs: number;
   refCpuMs: number;
-  /** o200k_base estimate of the whole request, exact (after the background counts). */
+  /** o200k_base estimate of the whole request, as counted (after the background counts). */
   exactBefore: number;
 }
 const service = new CompressionService(join(dir, "warm"));
@@ -238,8 +238,8 @@ if (values.llama) {
     console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     const show = (name: string, xs: number[]) =>
       console.log(`| ${name} | ${fmt(mean(xs), 3)} | ${fmt(quantile(xs, 0.05), 3)} | ${fmt(quantile(xs, 0.95), 3)} | ${fmt(Math.min(...xs), 3)} | ${fmt(Math.max(...xs), 3)} | ${pct(xs.filter((x) => x > 1 + margin).length, xs.length)} |`);
-    show("o200k exact (counts cached)", ratios);
-    show(`o200k x ${UNCALIBRATED} (a model not yet calibrated)`, ratios.map((x) => x / UNCALIBRATED));
+    show("o200k linear estimate (counts cached)", ratios);
+    show(`estimate x ${UNCALIBRATED} (a model not yet calibrated)`, ratios.map((x) => x / UNCALIBRATED));
     show(`cold: length-based, empty cache, x ${UNCALIBRATED}`, coldRatios.map((x) => x / UNCALIBRATED));
     show("calibrated, one factor (moving average), after 10 requests", rows.slice(10).map((x) => x.qwen / x.oneFactor));
     show("calibrated, two weights (the stage), after 10 requests", rows.slice(10).map((x) => x.qwen / x.twoWeights));
