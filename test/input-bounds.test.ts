@@ -10,12 +10,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Value } from "@sinclair/typebox/value";
+import { seededRandom } from "../src/compression/random-drop.ts";
 import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
 import { WorkerEmbedder } from "../src/selection/embedder.ts";
 import { lengthBuckets } from "../src/selection/length-buckets.ts";
 import { toolLanguage } from "../src/selection/language.ts";
 import { ToolSelector } from "../src/selection/selector.ts";
+import { estimateTokens } from "../src/selection/tokens.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { MAX_FIELD_CHARS } from "../src/selection/tool-doc.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
@@ -142,4 +144,30 @@ test("a body that breaks its route's schema gets a 400 naming the field, and is 
     proxy.stop();
     upstream.stop();
   }
+});
+
+test("the linear token estimate walks o200k's pieces without match objects and counts as the pattern's matchAll split does", () => {
+  // The estimate as it was written first (one matchAll over the whole pattern: an array and a substring per piece), as the oracle.
+  const PIECES = /[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?:'s|'S|'t|'T|'re|'rE|'Re|'RE|'ve|'vE|'Ve|'VE|'m|'M|'ll|'lL|'Ll|'LL|'d|'D)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?:'s|'S|'t|'T|'re|'rE|'Re|'RE|'ve|'vE|'Ve|'VE|'m|'M|'ll|'lL|'Ll|'LL|'d|'D)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+  const oracle = (text: string) => {
+    let n = 0;
+    for (const [piece] of text.matchAll(PIECES)) {
+      const len = piece.length;
+      if (/\p{L}/u.test(piece)) {
+        if (/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(piece)) n += Math.max(1, len / 1.5);
+        else if (/[^\x00-\x7f]/.test(piece)) n += Math.max(1, len / 5);
+        else n += len <= 12 ? 1 : len / 4.5;
+      } else n += len <= 3 || piece.trim() === "" ? 1 : len / 2.6;
+    }
+    return Math.round(n);
+  };
+  const random = seededRandom(7);
+  const texts = [
+    "", " ", "Turn on the kitchen light, please!", '{"type":"function","function":{"name":"HassTurnOn","parameters":{"type":"object"}}}',
+    "日本語のテキスト〇々 and English", "Grüße, Привет мир", "a\u0301b c\u0301", " \u0301\u0301a", "\ud800x\udc00y", "🙂".repeat(300),
+    "x\u2028y\u00a0 \ufeff", "tab\t\v\f end\r\n\n", "'s 'S don't WE'LL", "1234567 ½ 𐤙𞲋 ٣٤٥", "\u3007\u3007abc ⺀abc", "d".repeat(16_000), " !! !!\n/ //",
+    ...Array.from({ length: 300 }, () => String.fromCodePoint(...Array.from({ length: 200 }, () => Math.floor(random() * (random() < 0.1 ? 0x2ffff : 0x3000))))),
+    ...Array.from({ length: 300 }, () => Array.from({ length: 60 }, () => [" ", "a", "Z", "9", "!", "\n", "\t", "'", "é", "中", "🙂", "\u0301", "\ud800"][Math.floor(random() * 13)]).join("")),
+  ];
+  for (const text of texts) expect([text, estimateTokens(text)]).toEqual([text, oracle(text)]);
 });
