@@ -5,8 +5,8 @@
  * source in its own process, with an API key, hybrid tool selection (the offline embedding model)
  * and the request log on, in front of a fake upstream that never fails. Reports per front: replies
  * by status, 5xx (all the proxy's own, since the upstream never fails), errors not in the client's
- * protocol, the slowest replies; for the run: event-loop stalls over 100 ms in the proxy (from
- * bench/stall-monitor.ts) and its peak RSS.
+ * protocol, the slowest replies; for the run: event-loop stalls over 100 ms (and, for a closer look,
+ * over 50 ms) in the proxy (from bench/stall-monitor.ts) and its peak RSS.
  *
  *   bun bench/fuzz.ts [--per-front 10000] [--concurrency 8] [--seed 1] [--max-run 16000]
  *                     [--timeout-ms 60000] [--models-dir ../shared/models]
@@ -114,8 +114,9 @@ await proxy.stop();
 upstream.stop();
 const late = readFileSync(stallLog, "utf8").trim().split("\n").filter(Boolean).map((l) => l.split(" ").map(Number) as [number, number, number]);
 /** Late while the main thread was busy for at least half of the time: the event loop was blocked. */
-const stalls = late.filter(([, ms, cpu]) => cpu >= ms / 2).map(([, ms]) => ms);
-const descheduled = late.filter(([, ms, cpu]) => cpu < ms / 2).map(([, ms]) => ms);
+const blocked = late.filter(([, ms, cpu]) => cpu >= ms / 2).map(([, ms]) => ms);
+const stalls = blocked.filter((ms) => ms > 100);
+const descheduled = late.filter(([, ms, cpu]) => cpu < ms / 2 && ms > 100).map(([, ms]) => ms);
 rmSync(dir, { recursive: true, force: true });
 
 console.log(`# llm-proxy fuzz: ${PER_FRONT} bodies per front, concurrency ${CONCURRENCY}, seed ${SEED}, strings without spaces up to ${opts["max-run"]} characters, selection ${selection.mode}${opts.config === "{}" ? "" : `, config ${opts.config}`}`);
@@ -139,6 +140,7 @@ for (const { front, outcomes, seconds } of results) {
 }
 const worst = stalls.length ? Math.max(...stalls) : 0;
 console.log(`\nevent-loop stalls over 100 ms in the proxy (main thread busy): ${stalls.length}${stalls.length ? ` (worst ${worst} ms, total ${stalls.reduce((a, b) => a + b, 0)} ms)` : ""}`);
+console.log(`event-loop stalls over 50 ms (main thread busy): ${blocked.length}${blocked.length ? ` (${blocked.sort((a, b) => b - a).slice(0, 8).join(", ")} ms)` : ""}`);
 console.log(`timers over 100 ms late without the CPU to show for it (process not scheduled): ${descheduled.length}${descheduled.length ? ` (worst ${Math.max(...descheduled)} ms)` : ""}`);
 console.log(`peak RSS of the proxy: ${peakMiB.toFixed(0)} MiB (target < ${RSS_TARGET_MIB}); /health after the run: ${health ? "200" : "FAILED"}`);
 failed ||= stalls.length > 0 || peakMiB >= RSS_TARGET_MIB || !health;

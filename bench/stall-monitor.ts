@@ -1,6 +1,6 @@
 /**
  * Preloaded into a server process (`bun --preload bench/stall-monitor.ts index.ts ...`) by
- * bench/fuzz.ts: a 10 ms timer measures how late it fires. Every lateness over 100 ms is appended
+ * bench/fuzz.ts: a 10 ms timer measures how late it fires. Every lateness over 50 ms is appended
  * to the file named by LLM_PROXY_STALL_LOG as "<ms since epoch> <late ms> <main-thread CPU ms>":
  * the main thread's own CPU time in that interval (process.threadCpuUsage) tells a blocked event
  * loop (CPU ≈ lateness) from a process the OS did not schedule on a loaded machine (CPU ≪ lateness).
@@ -8,8 +8,8 @@
 import { appendFileSync } from "node:fs";
 
 const file = process.env.LLM_PROXY_STALL_LOG;
-/** Stalls shorter than this are not reported: the fuzzers' target is no stall over 100 ms. */
-const REPORT_OVER_MS = 100;
+/** Stalls shorter than this are not reported: the fuzzers' target is no stall over 100 ms, and those over 50 ms are looked into. */
+const REPORT_OVER_MS = 50;
 const TICK_MS = 10;
 
 const threadCpuMs = () => {
