@@ -63,6 +63,7 @@ const proxy = await startServer(
   { ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production", LLM_PROXY_STALL_LOG: stallLog },
 );
 const peak = proxy.samplePeak();
+const proxyListening = Date.now();
 const started = performance.now();
 
 /** `extra` over `base`: a section given in both is merged key by key (one level), any other key replaces. */
@@ -114,7 +115,8 @@ await proxy.stop();
 upstream.stop();
 const late = readFileSync(stallLog, "utf8").trim().split("\n").filter(Boolean).map((l) => l.split(" ").map(Number) as [number, number, number]);
 /** Late while the main thread was busy for at least half of the time: the event loop was blocked. */
-const blocked = late.filter(([, ms, cpu]) => cpu >= ms / 2).map(([, ms]) => ms);
+const blockedAt = late.filter(([, ms, cpu]) => cpu >= ms / 2);
+const blocked = blockedAt.map(([, ms]) => ms);
 const stalls = blocked.filter((ms) => ms > 100);
 const descheduled = late.filter(([, ms, cpu]) => cpu < ms / 2 && ms > 100).map(([, ms]) => ms);
 rmSync(dir, { recursive: true, force: true });
@@ -140,7 +142,8 @@ for (const { front, outcomes, seconds } of results) {
 }
 const worst = stalls.length ? Math.max(...stalls) : 0;
 console.log(`\nevent-loop stalls over 100 ms in the proxy (main thread busy): ${stalls.length}${stalls.length ? ` (worst ${worst} ms, total ${stalls.reduce((a, b) => a + b, 0)} ms)` : ""}`);
-console.log(`event-loop stalls over 50 ms (main thread busy): ${blocked.length}${blocked.length ? ` (${blocked.sort((a, b) => b - a).slice(0, 8).join(", ")} ms)` : ""}`);
+const worstAt = [...blockedAt].sort((a, b) => b[1] - a[1]).slice(0, 8);
+console.log(`event-loop stalls over 50 ms (main thread busy): ${blocked.length}${blocked.length ? ` (${worstAt.map(([t, ms]) => `${ms} ms at +${((t - proxyListening) / 1000).toFixed(1)} s`).join(", ")})` : ""}`);
 console.log(`timers over 100 ms late without the CPU to show for it (process not scheduled): ${descheduled.length}${descheduled.length ? ` (worst ${Math.max(...descheduled)} ms)` : ""}`);
 console.log(`peak RSS of the proxy: ${peakMiB.toFixed(0)} MiB (target < ${RSS_TARGET_MIB}); /health after the run: ${health ? "200" : "FAILED"}`);
 failed ||= stalls.length > 0 || peakMiB >= RSS_TARGET_MIB || !health;
