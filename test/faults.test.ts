@@ -330,6 +330,16 @@ describe("streams", () => {
     expect(lastRow().error).toBe("client disconnected");
   });
 
+  test("a client that closes after [DONE], before the upstream closes, got the whole reply: logged 200, not 499", async () => {
+    upstream.script.push({ chunks: 3, holdAfterDoneMs: 1000 });
+    const stream = await client.chat.completions.create({ model: "fake-model", messages, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe("Hello from the fake upstream.");
+    await eventually(() => proxy.rows().at(-1)!.finish_reason === "stop");
+    expect(lastRow()).toMatchObject({ status: 200, error: null });
+  });
+
   test("a client that leaves during the retry wait cancels the retry", async () => {
     upstream.script.push({ status: 429, headers: { "retry-after": "1" } });
     const before = upstream.chatRequests.length;

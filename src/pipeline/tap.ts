@@ -12,7 +12,7 @@
  * read whole and answered as bytes, with no stream layer at all (it is complete when it arrives).
  */
 import type { Usage } from "../protocol/openai.ts";
-import { encodeSSE, SSEParser } from "../protocol/sse.ts";
+import { encodeSSE, SSE_DONE, SSEParser } from "../protocol/sse.ts";
 import { openAIErrorBody, ProxyError } from "../server/errors.ts";
 import type { IdleTimeout } from "../upstream/http.ts";
 import type { Exchange } from "./exchange.ts";
@@ -68,6 +68,9 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
   let usage: Usage | null | undefined;
   let finishReason: string | null | undefined;
   let cached: number | undefined;
+  // The SSE terminator reached the client: a cancel after it is a client that read everything and
+  // closed before the upstream closed its end (the openai SDK stops at `[DONE]`), not a disconnect.
+  let terminated = false;
 
   const note = (json: Summary) => {
     if (json.usage) usage = json.usage;
@@ -150,7 +153,8 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
         if (keepText && text.length < MAX_LOGGED_BODY) text += decoder.decode(bytes, { stream: true });
         if (parser) {
           for (const data of parser.push(bytes)) {
-            if (data.includes('"usage"') || FINISHED.test(data)) {
+            if (data === SSE_DONE) terminated = true;
+            else if (data.includes('"usage"') || FINISHED.test(data)) {
               try {
                 note(JSON.parse(data) as Summary);
               } catch {
@@ -162,8 +166,11 @@ export async function tapReply(response: Response, exchange: Exchange, options: 
         controller.enqueue(bytes);
       },
       cancel(reason) {
-        exchange.row.status = 499;
-        done("client disconnected");
+        if (terminated) done();
+        else {
+          exchange.row.status = 499;
+          done("client disconnected");
+        }
         return reader.cancel(reason);
       },
     },

@@ -26,6 +26,8 @@ export interface FakeReply {
   dieAfterChunks?: number;
   /** Stream only: pause between chunks. */
   chunkDelayMs?: number;
+  /** Stream only: keep the connection open this long after `data: [DONE]` before closing it. */
+  holdAfterDoneMs?: number;
 }
 
 export interface RecordedRequest {
@@ -227,6 +229,7 @@ export class FakeOpenAIUpstream {
         }
         finished = true;
         send(controller, "data: [DONE]\n\n");
+        if (reply.holdAfterDoneMs) await sleep(reply.holdAfterDoneMs);
         controller.close();
       },
       cancel: disconnected,
