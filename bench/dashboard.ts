@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { Metrics } from "../src/server/metrics.ts";
 import { pageSize } from "../src/ui/page.ts";
 import { RequestLogReader } from "../src/store/request-log-reader.ts";
-import { RequestLogWriter } from "../src/store/request-log-writer.ts";
+import { RequestLogWriter, rowValues } from "../src/store/request-log-writer.ts";
 import type { RequestLogRow } from "../src/store/request-log.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "100000" } } });
@@ -53,7 +53,7 @@ const scrapeMs = await (async () => {
 const dir = mkdtempSync(join(tmpdir(), "llm-proxy-bench-dashboard-"));
 const path = join(dir, "llm-proxy.sqlite");
 const writer = new RequestLogWriter(path, {});
-for (let i = 0; i < ROWS; i += 1000) writer.write(Array.from({ length: Math.min(1000, ROWS - i) }, (_, k) => row(i + k, now)));
+for (let i = 0; i < ROWS; i += 1000) writer.write(Array.from({ length: Math.min(1000, ROWS - i) }, (_, k) => rowValues(row(i + k, now))));
 writer.close();
 const reader = new RequestLogReader(path);
 const latest = reader.list({ limit: 1 })[0]!.id as number;

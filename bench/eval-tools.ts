@@ -163,7 +163,7 @@ async function pass(mode: SelectionMode, k: number) {
       add(byCategory.get(r.category)!);
     }
     if (!hit) {
-      const best = result.decisions.sort((a, b) => a.rank - b.rank).slice(0, k).map((d) => `${d.name} ${d.fused.toFixed(2)}`);
+      const best = [...result.decisions].sort((a, b) => a.rank - b.rank).slice(0, k).map((d) => `${d.name} ${d.fused.toFixed(2)}`);
       const wanted = r.expected.map((e) => `${e} #${result.decisions.find((d) => d.name === e)?.rank}`);
       misses.push(`${r.id} ${JSON.stringify(r.messages.at(-1)?.content)} want ${wanted.join(", ")}; got ${best.join(", ")}`);
     }

@@ -159,7 +159,11 @@ describe("remembered outcomes", () => {
     // Same conversation, another time of day in the system prompt: the same decisions, nothing embedded.
     const again = (await selector.select(request("turn on the kitchen light", "You are a voice assistant. Current time is 19:43:10."), settings))!;
     expect(again.decisions).toEqual(first.decisions);
-    expect(again.decisions[0]).not.toBe(first.decisions[0]);
+    // Shared by the requests it answers, so frozen: a caller cannot change the remembered outcome.
+    expect(() => {
+      (again.decisions[0] as { kept: boolean }).kept = false;
+    }).toThrow(TypeError);
+    expect(Object.isFrozen(again.decisions)).toBe(true);
     expect(calls.length).toBe(embedCalls);
     // Another request is ranked anew (its query is embedded).
     const other = (await selector.select(request("set a timer for ten minutes"), settings))!;

@@ -16,6 +16,7 @@
  * the tools as they were (the pipeline fails open).
  */
 import type { Tool } from "../protocol/openai.ts";
+import type { ToolDecision } from "../selection/rank.ts";
 import { resolveSettings, type ResolvedSettings } from "../selection/settings.ts";
 import { sha256Hex } from "../selection/tool-doc.ts";
 import { planWorkingSet, type WorkingSetPlan } from "../selection/working-set.ts";
@@ -36,6 +37,19 @@ export async function toolTokenBudget(ctx: ChatContext, settings: ResolvedSettin
 
 /** Scores in the log keep 4 decimals: enough to order and compare tools, a third of the bytes. */
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+
+/** Logged decisions by the selector's (frozen) decisions: made once per remembered outcome, frozen so the log serialises them once. */
+const loggedDecisions = new WeakMap<readonly ToolDecision[], readonly ToolDecision[]>();
+
+/** `decisions` as the log row keeps them (scores to 4 decimals), frozen. */
+function logged(decisions: readonly ToolDecision[]): readonly ToolDecision[] {
+  let out = loggedDecisions.get(decisions);
+  if (!out) {
+    out = Object.freeze(decisions.map((d) => Object.freeze({ ...d, lexical: round4(d.lexical), semantic: d.semantic === null ? null : round4(d.semantic), fused: round4(d.fused) })));
+    loggedDecisions.set(decisions, out);
+  }
+  return out;
+}
 
 /** Near-tie share for the selection a stable set grows by: 0, the set holds the near ties of earlier requests. */
 const STABLE_KEEP_WITHIN = 0;
@@ -120,6 +134,6 @@ export const selectTools: ChatStage = {
       working_set_change: plan?.change ?? null,
       prompt_tokens_to_compute: estimate.toCompute,
     });
-    exchange.row.tool_decisions = result.decisions.map((d) => ({ ...d, lexical: round4(d.lexical), semantic: d.semantic === null ? null : round4(d.semantic), fused: round4(d.fused) }));
+    exchange.row.tool_decisions = logged(result.decisions);
   },
 };

@@ -35,8 +35,8 @@ import { sha256Hex, toolDoc, type ToolDoc } from "./tool-doc.ts";
 export interface SelectionResult {
   /** The kept tools: the request's own objects, in the request's order. */
   kept: Tool[];
-  /** One per tool, in the request's order. */
-  decisions: ToolDecision[];
+  /** One per tool, in the request's order; frozen (a remembered outcome's are shared by the requests it answers). */
+  decisions: readonly ToolDecision[];
   /** What ran: hybrid | lexical | semantic | off | skipped (min_tools) | lexical (deadline) | lexical (model unavailable) | ... */
   mode: string;
   /** Time spent selecting, ms. */
@@ -145,6 +145,11 @@ function chatReply(messages: ChatCompletionRequest["messages"], query: Conversat
   const text = messageText(answered);
   return text.trim() ? text : undefined;
 }
+/** `decisions` and each decision frozen: shared by every request a remembered outcome answers, never changed. */
+function freezeDecisions(decisions: ToolDecision[]): readonly ToolDecision[] {
+  for (const d of decisions) Object.freeze(d);
+  return Object.freeze(decisions);
+}
 /** Names of multilingual embedding models: paraphrase-multilingual-*, multilingual-e5-*, bge-m3, LaBSE, distiluse-*-multilingual, XLM-R based. */
 const MULTILINGUAL_MODEL = /multilingual|bge-m3|labse|xlm|distiluse/i;
 
@@ -168,7 +173,7 @@ export class ToolSelector {
    */
   // The tool set's entry is held weakly: an outcome must not keep a tool set (its JSON, up to the
   // body limit) alive after the index cache let it go (256 outcomes once held 53 MiB of fuzzed tools).
-  private readonly outcomes = new Lru<string, { entry: WeakRef<IndexEntry>; decisions: ToolDecision[]; mode: string }>(OUTCOMES);
+  private readonly outcomes = new Lru<string, { entry: WeakRef<IndexEntry>; decisions: readonly ToolDecision[]; mode: string }>(OUTCOMES);
   private warned = false;
   /** Probe embeddings (calibration.ts): small talk, and small talk with the answerable probes; the embedder that made them. */
   private chat: { embedder: Embedder; smallTalk: Float32Array[]; all: Float32Array[] } | undefined;
@@ -289,7 +294,7 @@ export class ToolSelector {
       signals.smallTalk = isSmallTalk(judged, open ? this.chat.all : this.chat.smallTalk, toolViews);
     }
     const scores = scoreTools(index, query, ranking, toolViews, queryVectors, settings.server_bonus);
-    const decisions = decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals });
+    const decisions = freezeDecisions(decide({ index, scores, query, settings: { ...settings, mode: settings.mode === "off" ? "off" : ranking }, toolChoice: request.tool_choice, tokens, signals }));
     // A fallback (deadline, model loading) is not remembered: the next such request gets the full ranking.
     if (remember && (skipped || mode === settings.mode)) this.outcomes.set(outcomeKey, { entry: new WeakRef(entry), decisions, mode });
     return this.result(tools, entry, decisions, mode, started);
@@ -299,7 +304,7 @@ export class ToolSelector {
     const kept = tools.filter((_, i) => decisions[i]!.kept);
     const sum = (keptOnly: boolean) => entry.tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
     const hashes = entry.index.docs.map((d) => d.hash);
-    return { kept, decisions: decisions.map((d) => ({ ...d })), mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true), hashes, tokens: [...entry.tokens] };
+    return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true), hashes, tokens: [...entry.tokens] };
   }
 
   /** Closes the store at once; resolves once the embedder has released its model (WorkerEmbedder.close()). */

@@ -5,17 +5,16 @@
  * - `{ type: "open", path, retention, state }`: opens the database (again at the next batch when it
  *   fails); `state` is a shared Int32Array [batches written, rows failed] that the main thread reads
  *   and waits on;
- * - `{ type: "rows", seq, rows }`: writes a batch, then publishes `seq` in state[0];
+ * - `{ type: "rows", seq, rows }`: writes a batch (each row as its column values, rowValues()), then publishes `seq` in state[0];
  * - `{ type: "close", seq }`: closes the database, then publishes `seq`.
  */
-import { RequestLogWriter, type RetentionOptions } from "./request-log-writer.ts";
-import type { RequestLogRow } from "./request-log.ts";
+import { RequestLogWriter, type RetentionOptions, type RowValues } from "./request-log-writer.ts";
 
 declare const self: Worker;
 
 type Message =
   | { type: "open"; path: string; retention: RetentionOptions; state: Int32Array }
-  | { type: "rows"; seq: number; rows: RequestLogRow[] }
+  | { type: "rows"; seq: number; rows: RowValues[] }
   | { type: "close"; seq: number };
 
 let writer: RequestLogWriter | undefined;

@@ -21,6 +21,38 @@ const COLUMNS = [
 /** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */
 const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { stream: 0, retries: 0 };
 
+/** One row as the values of COLUMNS, in order: what is posted to the Worker and inserted. */
+export type RowValues = (string | number | null)[];
+
+/**
+ * JSON text of frozen objects already serialised: a frozen value cannot change, and the selector's
+ * remembered decisions (34 objects for Home Assistant's tools) recur in row after row.
+ */
+const frozenJson = new WeakMap<object, string>();
+
+function jsonOf(value: object): string {
+  if (!Object.isFrozen(value)) return JSON.stringify(value);
+  let text = frozenJson.get(value);
+  if (text === undefined) frozenJson.set(value, (text = JSON.stringify(value)));
+  return text;
+}
+
+/**
+ * `row` as the values of COLUMNS: booleans as 0/1, objects as JSON text, unset NOT NULL columns as
+ * their defaults. Runs on the serving thread: a row of numbers and strings is cheap to post to the
+ * Worker, where a structured clone of 34 decision objects cost ~30 µs a row (docs/benchmarks.md, issue 10).
+ */
+export function rowValues(row: RequestLogRow): RowValues {
+  return COLUMNS.map((c) => {
+    const v = row[c];
+    // NOT NULL columns: one row without them must not lose the whole batch.
+    if (v === undefined || v === null) return NOT_NULL_DEFAULTS[c] ?? null;
+    if (typeof v === "boolean") return v ? 1 : 0;
+    if (typeof v === "object") return jsonOf(v);
+    return v;
+  });
+}
+
 /** Opens (and migrates) the database at `path`. @throws when it cannot be opened or migrated */
 export function openDatabase(path: string): Database {
   const db = new Database(path, { create: true });
@@ -58,26 +90,15 @@ export class RequestLogWriter {
   }
 
   /**
-   * Inserts `rows` in one transaction, then prunes when due. Never throws: a failure is reported
-   * once on stderr.
+   * Inserts `rows` (rowValues of each) in one transaction, then prunes when due. Never throws: a
+   * failure is reported once on stderr.
    * @returns how many rows could not be written
    */
-  write(rows: RequestLogRow[]): number {
+  write(rows: RowValues[]): number {
     if (rows.length === 0) return 0;
     try {
       this.db.transaction(() => {
-        for (const row of rows) {
-          this.insert.run(
-            ...COLUMNS.map((c) => {
-              const v = row[c];
-              // NOT NULL columns: one row without them must not lose the whole batch.
-              if (v === undefined || v === null) return NOT_NULL_DEFAULTS[c] ?? null;
-              if (typeof v === "boolean") return v ? 1 : 0;
-              if (typeof v === "object") return JSON.stringify(v);
-              return v;
-            }),
-          );
-        }
+        for (const values of rows) this.insert.run(...values);
       })();
       this.prune();
       return 0;

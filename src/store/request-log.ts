@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ToolDecision } from "../selection/rank.ts";
 import { RequestLogQueries } from "./request-log-queries.ts";
-import { openDatabase, type RetentionOptions } from "./request-log-writer.ts";
+import { openDatabase, rowValues, type RetentionOptions } from "./request-log-writer.ts";
 
 export interface RequestLogRow {
   ts: number;
@@ -62,7 +62,7 @@ export interface RequestLogRow {
   tool_time_ms?: number | null;
   tool_loop_end?: string | null;
   /** The selector's decision per tool (see migrations.ts). */
-  tool_decisions?: ToolDecision[] | null;
+  tool_decisions?: readonly ToolDecision[] | null;
 }
 
 export interface RequestLogOptions {
@@ -131,7 +131,7 @@ export class RequestLog {
   /** Posts the queued rows to the Worker. @returns the batch's sequence number */
   private post(): number {
     if (this.queue.length === 0) return this.seq;
-    const rows = this.queue;
+    const rows = this.queue.map(rowValues);
     this.queue = [];
     this.worker.postMessage({ type: "rows", seq: ++this.seq, rows });
     return this.seq;
