@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import type { SelectionConfig, UpstreamConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest, ChatMessage, ContentPart, Tool } from "../protocol/openai.ts";
+import { jsonTextOf } from "../protocol/raw-json.ts";
 import { bridgeTerms, nameVocabulary, unknownWords, type BridgeWord } from "./bridge.ts";
 import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
 import { ANSWERABLE_PROBES, CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
@@ -337,9 +338,13 @@ export class ToolSelector {
     return doc;
   }
 
-  /** The tool set's entry, built on its first request: per request this costs one JSON.stringify and one hash. */
+  /**
+   * The tool set's entry, built on its first request. Per request this costs one hash of the tools'
+   * bytes as the client sent them (a body's cached `tools`, protocol/raw-json.ts), or of their
+   * JSON.stringify when the tools were made by the proxy (augment, the Ollama front).
+   */
   private indexFor(tools: Tool[]): IndexEntry {
-    const json = JSON.stringify(tools);
+    const json = jsonTextOf(tools) ?? JSON.stringify(tools);
     const key = Bun.hash(json);
     const known = this.indexes.get(key);
     if (known?.json === json) return known;

@@ -1,8 +1,9 @@
 /**
  * The parser of every JSON request body (Elysia `parse` hook): reads the text, refuses a body nested
  * deeper than `server.json_depth_limit` with a 400 before anything walks it, parses it keeping its
- * text (raw-json.ts), and checks it against the route's schema, answering a 400 that names the first
- * wrong field. A 30,000-deep body once cost 2.6 GB and a stack overflow in validation.
+ * text (raw-json.ts; a `tools` array whose bytes were seen before comes from its cache), and checks
+ * it against the route's schema, answering a 400 that names the first wrong field. A 30,000-deep
+ * body once cost 2.6 GB and a stack overflow in validation.
  *
  * The schema is checked here rather than left to Elysia because Elysia's validation error serialises
  * the whole body into its message (`JSON.stringify` of the value, pretty-printed with every error
@@ -13,7 +14,7 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ParseError } from "elysia";
-import { nestsDeeperThan, parseJsonKeepingText } from "../protocol/raw-json.ts";
+import { parseJsonBody } from "../protocol/raw-json.ts";
 import type { Runtime } from "../runtime.ts";
 import { invalidValue, ProxyError } from "./errors.ts";
 
@@ -26,15 +27,16 @@ export function jsonBody(runtime: Runtime, schema?: TSchema) {
   return async ({ request }: { request: Request }): Promise<unknown> => {
     const text = await request.text();
     const limit = runtime.state.config.server.json_depth_limit;
-    if (nestsDeeperThan(text, limit)) {
-      throw new ProxyError(400, `The JSON body nests arrays and objects more than ${limit} levels deep`, "invalid_request_error", "json_too_deep");
-    }
-    let value: unknown;
+    let parsed;
     try {
-      value = parseJsonKeepingText(text);
+      parsed = parseJsonBody(text, limit);
     } catch (err) {
       throw new ParseError(err as Error);
     }
+    if (parsed.tooDeep) {
+      throw new ProxyError(400, `The JSON body nests arrays and objects more than ${limit} levels deep`, "invalid_request_error", "json_too_deep");
+    }
+    const value = parsed.value;
     if (checker && !checker.Check(value)) throw invalidValue(checker.Errors(value).First());
     return value;
   };

@@ -4,7 +4,7 @@
  */
 import type { UpstreamConfig } from "../config/schema.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
-import { jsonTextOf } from "../protocol/raw-json.ts";
+import { serializeLike } from "../protocol/raw-json.ts";
 import type { Backend, CallOptions, UpstreamModel } from "./backend.ts";
 import { sendUpstream } from "./http.ts";
 import { transformParams } from "./params.ts";
@@ -26,8 +26,8 @@ export class OpenAIBackend implements Backend {
 
   async chat(request: ChatCompletionRequest, call: CallOptions) {
     const sent = transformParams(await honourNamedToolChoice(request, this.upstream, this.facts, call), this.upstream);
-    // An unchanged request goes out as the client's own JSON text (see protocol/raw-json.ts).
-    const body = (sent === request && jsonTextOf(request)) || JSON.stringify(sent);
+    // The client's own JSON text, with only the members a stage replaced serialised (see protocol/raw-json.ts).
+    const body = serializeLike(sent, request) ?? JSON.stringify(sent);
     // The reply is passed on as it is: the pipeline's tap times its reads (reply.idle).
     return sendUpstream(this.upstream, { ...call, path: "/chat/completions", headers: JSON_HEADERS, body, unguardedBody: true });
   }
