@@ -15,11 +15,11 @@
  * whether the upstream caches. A request without tools passes untouched; a selector failure leaves
  * the tools as they were (the pipeline fails open).
  */
-import type { Tool } from "../protocol/openai.ts";
 import type { ToolDecision } from "../selection/rank.ts";
 import { resolveSettings, type ResolvedSettings } from "../selection/settings.ts";
 import { sha256Hex } from "../selection/tool-doc.ts";
 import { planWorkingSet, type WorkingSetPlan } from "../selection/working-set.ts";
+import type { PromptSegment } from "../selection/prompt-cache.ts";
 import { toolRoom } from "./compress.ts";
 import type { ChatContext, ChatStage } from "./index.ts";
 
@@ -54,9 +54,37 @@ function logged(decisions: readonly ToolDecision[]): readonly ToolDecision[] {
 /** Near-tie share for the selection a stable set grows by: 0, the set holds the near ties of earlier requests. */
 const STABLE_KEEP_WITHIN = 0;
 
+/** What the stage derives from one tool set (the selector's hashes and tokens), made once per set. */
+interface ToolSetFacts {
+  tokensOf: Map<string, number>;
+  /** Each hash's first position in the request's tools. */
+  indexOf: Map<string, number>;
+  /** Working-set store keys by scope (upstream and model). */
+  keys: Map<string, string>;
+  /** Each tool's prompt segment (prompt-cache.ts), the same objects for every request. */
+  segmentOf: Map<string, PromptSegment>;
+}
+
+/** By the selector's hashes array, which is one per tool set (SelectionResult.hashes). */
+const toolSetFacts = new WeakMap<readonly string[], ToolSetFacts>();
+
+function factsOf(hashes: readonly string[], tokens: readonly number[]): ToolSetFacts {
+  let facts = toolSetFacts.get(hashes);
+  if (!facts) {
+    const indexOf = new Map<string, number>();
+    hashes.forEach((h, i) => indexOf.has(h) || indexOf.set(h, i));
+    const segmentOf = new Map(hashes.map((h, i) => [h, { id: h, tokens: tokens[i]! }]));
+    facts = { tokensOf: new Map(hashes.map((h, i) => [h, tokens[i]!])), indexOf, keys: new Map(), segmentOf };
+    toolSetFacts.set(hashes, facts);
+  }
+  return facts;
+}
+
 /** The store key of one client tool set (its tools' hashes, in order) sent to one upstream model. */
-function workingSetKey(scope: string, hashes: readonly string[]): string {
-  return sha256Hex(`${scope}\n${hashes.join(",")}`);
+function workingSetKey(scope: string, hashes: readonly string[], facts: ToolSetFacts): string {
+  let key = facts.keys.get(scope);
+  if (key === undefined) facts.keys.set(scope, (key = sha256Hex(`${scope}\n${hashes.join(",")}`)));
+  return key;
 }
 
 export const selectTools: ChatStage = {
@@ -79,7 +107,8 @@ export const selectTools: ChatStage = {
     let result = await state.selector.select(request, stable ? { ...settings, keep: Math.min(settings.keep, settings.cache_keep), keep_within: STABLE_KEEP_WITHIN } : settings);
     if (!result) return;
     const { hashes, tokens } = result;
-    const tokensOf = new Map(hashes.map((h, i) => [h, tokens[i]!]));
+    const facts = factsOf(hashes, tokens);
+    const { tokensOf, indexOf } = facts;
 
     let order = hashes.filter((_, i) => result!.decisions[i]!.kept);
     // A client list that fits the set's cap whole becomes the set whole: the set would grow to most of
@@ -91,14 +120,14 @@ export const selectTools: ChatStage = {
     // Every tool kept (min_tools, or a ranking that failed open): the stored set, if any, goes first
     // and the rest after it, so its prefix stays cached; the set itself does not take them all in.
     if (cache === "stable" && result.kept.length === tools.length) {
-      const stored = await state.workingSets.get(workingSetKey(scope, hashes));
+      const stored = await state.workingSets.get(workingSetKey(scope, hashes, facts));
       if (stored) {
         const inSet = new Set(stored.tools);
         order = [...stored.tools, ...hashes.filter((h) => !inSet.has(h))];
       }
     } else if (cache === "stable" && (result.kept.length < tools.length || whole)) {
       const budget = await toolTokenBudget(ctx, settings);
-      const key = workingSetKey(scope, hashes);
+      const key = workingSetKey(scope, hashes, facts);
       plan = planWorkingSet(await state.workingSets.get(key), order, {
         maxTokens: settings.cache_max_tool_tokens,
         tokens: (h) => tokensOf.get(h) ?? 0,
@@ -110,14 +139,12 @@ export const selectTools: ChatStage = {
       if (plan.change === "over budget" && stable) result = (await state.selector.select(request, settings))!;
       order = plan.change === "over budget" ? hashes.filter((_, i) => result!.decisions[i]!.kept) : plan.forward;
     }
-    const byHash = new Map<string, Tool>();
-    hashes.forEach((h, i) => byHash.has(h) || byHash.set(h, tools[i]!));
     // A stored set names tools by hash; one not in this request (a hand-edited file) is skipped.
-    const forwarded = order.flatMap((h) => byHash.get(h) ?? []);
-    order = order.filter((h) => byHash.has(h));
+    order = order.filter((h) => indexOf.has(h));
+    const forwarded = order.map((h) => tools[indexOf.get(h)!]!);
     if (forwarded.length !== tools.length || order.some((h, i) => h !== hashes[i])) ctx.request = { ...request, tools: forwarded };
 
-    const segments = await state.promptCache.segments(ctx.request, order.map((h) => ({ id: h, tokens: tokensOf.get(h) ?? 0 })));
+    const segments = await state.promptCache.segments(ctx.request, order.map((h) => facts.segmentOf.get(h)!));
     const estimate = state.promptCache.estimate(scope, segments);
     exchange.onFinish((row) => state.promptCache.report(scope, row.cached_tokens, estimate.shared));
 

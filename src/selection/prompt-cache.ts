@@ -53,6 +53,11 @@ interface Scope {
 export class PromptCacheTracker {
   private readonly scopes = new Lru<string, Scope>(SCOPES);
   private readonly counts = new Lru<string, number>(COUNTS);
+  /**
+   * A tool's segment by the caller's segment object: a caller that passes the same objects for a tool
+   * set (select-tools.ts) gets the same id strings, which estimate() then compares by reference.
+   */
+  private readonly toolSegments = new WeakMap<PromptSegment, PromptSegment>();
 
   /**
    * The segments of `request` as it will be forwarded, its tools given by hash and tokens (in
@@ -72,7 +77,12 @@ export class PromptCacheTracker {
     };
     const head = await Promise.all(messages.slice(0, lead).map(of));
     const rest = await Promise.all(messages.slice(lead).map(of));
-    return [...head, ...tools.map((t) => ({ id: `tool:${t.id}`, tokens: t.tokens })), ...rest];
+    const tool = (t: PromptSegment) => {
+      let segment = this.toolSegments.get(t);
+      if (segment?.tokens !== t.tokens) this.toolSegments.set(t, (segment = { id: `tool:${t.id}`, tokens: t.tokens }));
+      return segment;
+    };
+    return [...head, ...tools.map(tool), ...rest];
   }
 
   /** Estimates the tokens to compute for `segments` sent to `scope` (upstream and model), and remembers the prompt. */

@@ -45,9 +45,13 @@ export interface SelectionResult {
   /** Estimated o200k_base tokens of the tools received and kept (sum over the tools' minified JSON; tokens.ts). */
   tokensBefore: number;
   tokensAfter: number;
-  /** Per tool, in the request's order: its hash (tool-doc.ts) and its estimated o200k_base tokens. */
-  hashes: string[];
-  tokens: number[];
+  /**
+   * Per tool, in the request's order: its hash (tool-doc.ts) and its estimated o200k_base tokens.
+   * Frozen, and the same arrays for every request with this tool set: callers may key per-tool-set
+   * work by them (WeakMap).
+   */
+  hashes: readonly string[];
+  tokens: readonly number[];
 }
 
 export interface ToolSelectorOptions {
@@ -63,8 +67,11 @@ interface IndexEntry {
   /** The tools' JSON, compared on a hash hit so that a collision is a miss, never another set's index. */
   json: string;
   index: ToolSetIndex;
-  /** Per tool, its estimated tokens. */
-  tokens: number[];
+  /** Per tool, its hash and its estimated tokens (frozen). */
+  hashes: readonly string[];
+  tokens: readonly number[];
+  /** The sum of `tokens`. */
+  totalTokens: number;
   /** Per tool, its view embeddings, once known. */
   views?: Float32Array[][];
   /** The tools' language and vocabulary (language.ts). */
@@ -303,9 +310,9 @@ export class ToolSelector {
 
   private result(tools: Tool[], entry: IndexEntry, decisions: readonly ToolDecision[], mode: string, started: number): SelectionResult {
     const kept = tools.filter((_, i) => decisions[i]!.kept);
-    const sum = (keptOnly: boolean) => entry.tokens.reduce((s, n, i) => s + (!keptOnly || decisions[i]!.kept ? n : 0), 0);
-    const hashes = entry.index.docs.map((d) => d.hash);
-    return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: sum(false), tokensAfter: sum(true), hashes, tokens: [...entry.tokens] };
+    const { hashes, tokens, totalTokens } = entry;
+    const tokensAfter = tokens.reduce((s, n, i) => s + (decisions[i]!.kept ? n : 0), 0);
+    return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: totalTokens, tokensAfter, hashes, tokens };
   }
 
   /** Closes the store at once; resolves once the embedder has released its model (WorkerEmbedder.close()). */
@@ -347,17 +354,24 @@ export class ToolSelector {
     const json = jsonTextOf(tools) ?? JSON.stringify(tools);
     const key = Bun.hash(json);
     const known = this.indexes.get(key);
-    if (known?.json === json) return known;
+    if (known?.json === json) {
+      // The same text in another string (first serialised, then the client's bytes): compared by reference from now on.
+      known.json = json;
+      return known;
+    }
     const toolJson = tools.map((t) => JSON.stringify(t));
     const docs = tools.map((t, i) => this.docFor(t, toolJson[i]!));
     const names = docs.map((d) => d.name);
     const domain = packsFor(this.packs, names);
     const lexical = new LexicalIndex(docs);
     const texts = docs.flatMap((d) => [d.fields.name, d.fields.description, d.fields.paramDescriptions]);
+    const tokens = toolTokens(toolJson);
     const entry: IndexEntry = {
       json,
       index: { docs, lexical, related: relatedTools(names, { opposites: domain.opposites }), domain, typicalLexical: this.config.calibrate ? typicalLexical(lexical) : undefined },
-      tokens: toolTokens(toolJson),
+      hashes: Object.freeze(docs.map((d) => d.hash)),
+      tokens: Object.freeze(tokens),
+      totalTokens: tokens.reduce((a, b) => a + b, 0),
       language: toolLanguage(texts),
       vocabulary: nameVocabulary(docs),
     };
