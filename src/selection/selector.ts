@@ -153,6 +153,8 @@ function chatReply(messages: ChatCompletionRequest["messages"], query: Conversat
   const text = messageText(answered);
   return text.trim() ? text : undefined;
 }
+/** The kept tools' positions and their tokens, by a (frozen) decisions array: once per remembered outcome. */
+const keptOf = new WeakMap<readonly ToolDecision[], { at: number[]; tokens: number }>();
 /** `decisions` and each decision frozen: shared by every request a remembered outcome answers, never changed. */
 function freezeDecisions(decisions: ToolDecision[]): readonly ToolDecision[] {
   for (const d of decisions) Object.freeze(d);
@@ -309,9 +311,14 @@ export class ToolSelector {
   }
 
   private result(tools: Tool[], entry: IndexEntry, decisions: readonly ToolDecision[], mode: string, started: number): SelectionResult {
-    const kept = tools.filter((_, i) => decisions[i]!.kept);
     const { hashes, tokens, totalTokens } = entry;
-    const tokensAfter = tokens.reduce((s, n, i) => s + (decisions[i]!.kept ? n : 0), 0);
+    let summary = keptOf.get(decisions);
+    if (!summary) {
+      const at = decisions.flatMap((d, i) => (d.kept ? [i] : []));
+      keptOf.set(decisions, (summary = { at, tokens: at.reduce((s, i) => s + tokens[i]!, 0) }));
+    }
+    const kept = summary.at.map((i) => tools[i]!);
+    const tokensAfter = summary.tokens;
     return { kept, decisions, mode, ms: performance.now() - started, tokensBefore: totalTokens, tokensAfter, hashes, tokens };
   }
 

@@ -56,6 +56,15 @@ export interface WorkingSetPlan {
 /** Share of the cap W is cut down to when it is shrunk (hysteresis: a quarter of the cap stays free). */
 const SHRINK_TO = 0.75;
 
+/** Each tool's position in a stored set's list, by the list (a set that does not change keeps its list). */
+const positions = new WeakMap<readonly string[], ReadonlyMap<string, number>>();
+
+function positionsOf(tools: readonly string[]): ReadonlyMap<string, number> {
+  let at = positions.get(tools);
+  if (!at) positions.set(tools, (at = new Map(tools.map((h, i) => [h, i]))));
+  return at;
+}
+
 /**
  * Plans one request's forwarded tools.
  * @param current the stored set, undefined for a new client tool set
@@ -71,7 +80,7 @@ export function planWorkingSet(current: WorkingSet | undefined, needed: readonly
     if (!fits(next.tools)) return { forward: [...needed], next: { ...next, tools: [], lastUsed: [] }, change: "over budget" };
     return { forward: next.tools, next, change: "created" };
   }
-  const at = new Map(current.tools.map((h, i) => [h, i]));
+  const at = positionsOf(current.tools);
   const lastUsed = [...current.lastUsed];
   const missing: string[] = [];
   for (const h of needed) {
