@@ -160,10 +160,8 @@ describe("remembered outcomes", () => {
     const again = (await selector.select(request("turn on the kitchen light", "You are a voice assistant. Current time is 19:43:10."), settings))!;
     expect(again.decisions).toEqual(first.decisions);
     // Shared by the requests it answers, so frozen: a caller cannot change the remembered outcome.
-    expect(() => {
-      (again.decisions[0] as { kept: boolean }).kept = false;
-    }).toThrow(TypeError);
-    expect(Object.isFrozen(again.decisions)).toBe(true);
+    expect(() => (again.decisions as unknown[]).pop()).toThrow(TypeError);
+    expect(again.decisions).toEqual(first.decisions);
     expect(calls.length).toBe(embedCalls);
     // Another request is ranked anew (its query is embedded).
     const other = (await selector.select(request("set a timer for ten minutes"), settings))!;

@@ -16,6 +16,7 @@
  * the tools as they were (the pipeline fails open).
  */
 import type { ToolDecision } from "../selection/rank.ts";
+import { sharedRowValue } from "../store/request-log-writer.ts";
 import { resolveSettings, type ResolvedSettings } from "../selection/settings.ts";
 import { sha256Hex } from "../selection/tool-doc.ts";
 import { planWorkingSet, type WorkingSetPlan } from "../selection/working-set.ts";
@@ -38,14 +39,14 @@ export async function toolTokenBudget(ctx: ChatContext, settings: ResolvedSettin
 /** Scores in the log keep 4 decimals: enough to order and compare tools, a third of the bytes. */
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
-/** Logged decisions by the selector's (frozen) decisions: made once per remembered outcome, frozen so the log serialises them once. */
-const loggedDecisions = new WeakMap<readonly ToolDecision[], readonly ToolDecision[]>();
+/** Logged decisions by the selector's decisions: made once per remembered outcome, and shared, so the log serialises them once. */
+const loggedDecisions = new WeakMap<readonly Readonly<ToolDecision>[], readonly Readonly<ToolDecision>[]>();
 
-/** `decisions` as the log row keeps them (scores to 4 decimals), frozen. */
-function logged(decisions: readonly ToolDecision[]): readonly ToolDecision[] {
+/** `decisions` as the log row keeps them (scores to 4 decimals), marked as shared by rows (request-log-writer.ts). */
+function logged(decisions: readonly Readonly<ToolDecision>[]): readonly Readonly<ToolDecision>[] {
   let out = loggedDecisions.get(decisions);
   if (!out) {
-    out = Object.freeze(decisions.map((d) => Object.freeze({ ...d, lexical: round4(d.lexical), semantic: d.semantic === null ? null : round4(d.semantic), fused: round4(d.fused) })));
+    out = sharedRowValue(decisions.map((d) => ({ ...d, lexical: round4(d.lexical), semantic: d.semantic === null ? null : round4(d.semantic), fused: round4(d.fused) })));
     loggedDecisions.set(decisions, out);
   }
   return out;

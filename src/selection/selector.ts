@@ -36,8 +36,12 @@ import { sha256Hex, toolDoc, type ToolDoc } from "./tool-doc.ts";
 export interface SelectionResult {
   /** The kept tools: the request's own objects, in the request's order. */
   kept: Tool[];
-  /** One per tool, in the request's order; frozen (a remembered outcome's are shared by the requests it answers). */
-  decisions: readonly ToolDecision[];
+  /**
+   * One per tool, in the request's order. Read-only: a remembered outcome's are shared by the
+   * requests it answers (the array is frozen; the decisions are typed read-only, freezing each cost
+   * ~0.2 µs, 7 µs a request for 34 tools).
+   */
+  decisions: readonly Readonly<ToolDecision>[];
   /** What ran: hybrid | lexical | semantic | off | skipped (min_tools) | lexical (deadline) | lexical (model unavailable) | ... */
   mode: string;
   /** Time spent selecting, ms. */
@@ -154,12 +158,9 @@ function chatReply(messages: ChatCompletionRequest["messages"], query: Conversat
   return text.trim() ? text : undefined;
 }
 /** The kept tools' positions and their tokens, by a (frozen) decisions array: once per remembered outcome. */
-const keptOf = new WeakMap<readonly ToolDecision[], { at: number[]; tokens: number }>();
-/** `decisions` and each decision frozen: shared by every request a remembered outcome answers, never changed. */
-function freezeDecisions(decisions: ToolDecision[]): readonly ToolDecision[] {
-  for (const d of decisions) Object.freeze(d);
-  return Object.freeze(decisions);
-}
+const keptOf = new WeakMap<readonly Readonly<ToolDecision>[], { at: number[]; tokens: number }>();
+/** `decisions` frozen: shared by every request a remembered outcome answers, never changed. */
+const freezeDecisions = (decisions: ToolDecision[]): readonly Readonly<ToolDecision>[] => Object.freeze(decisions);
 /** Names of multilingual embedding models: paraphrase-multilingual-*, multilingual-e5-*, bge-m3, LaBSE, distiluse-*-multilingual, XLM-R based. */
 const MULTILINGUAL_MODEL = /multilingual|bge-m3|labse|xlm|distiluse/i;
 
@@ -183,7 +184,7 @@ export class ToolSelector {
    */
   // The tool set's entry is held weakly: an outcome must not keep a tool set (its JSON, up to the
   // body limit) alive after the index cache let it go (256 outcomes once held 53 MiB of fuzzed tools).
-  private readonly outcomes = new Lru<string, { entry: WeakRef<IndexEntry>; decisions: readonly ToolDecision[]; mode: string }>(OUTCOMES);
+  private readonly outcomes = new Lru<string, { entry: WeakRef<IndexEntry>; decisions: readonly Readonly<ToolDecision>[]; mode: string }>(OUTCOMES);
   private warned = false;
   /** Probe embeddings (calibration.ts): small talk, and small talk with the answerable probes; the embedder that made them. */
   private chat: { embedder: Embedder; smallTalk: Float32Array[]; all: Float32Array[] } | undefined;
@@ -310,7 +311,7 @@ export class ToolSelector {
     return this.result(tools, entry, decisions, mode, started);
   }
 
-  private result(tools: Tool[], entry: IndexEntry, decisions: readonly ToolDecision[], mode: string, started: number): SelectionResult {
+  private result(tools: Tool[], entry: IndexEntry, decisions: readonly Readonly<ToolDecision>[], mode: string, started: number): SelectionResult {
     const { hashes, tokens, totalTokens } = entry;
     let summary = keptOf.get(decisions);
     if (!summary) {

@@ -24,16 +24,25 @@ const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { s
 /** One row as the values of COLUMNS, in order: what is posted to the Worker and inserted. */
 export type RowValues = (string | number | null)[];
 
+/** JSON text of values many rows share (sharedRowValue), made on first use. */
+const sharedJson = new WeakMap<object, string | null>();
+
 /**
- * JSON text of frozen objects already serialised: a frozen value cannot change, and the selector's
- * remembered decisions (34 objects for Home Assistant's tools) recur in row after row.
+ * Marks `value` (a row field's object) as shared by many rows and never changed after: its JSON is
+ * made once. The selector's remembered decisions (34 objects for Home Assistant's tools) recur in
+ * row after row. The array is frozen; its elements must not change either (they are typed read-only).
  */
-const frozenJson = new WeakMap<object, string>();
+export function sharedRowValue<T extends object>(value: T): Readonly<T> {
+  sharedJson.set(value, null);
+  return Object.freeze(value);
+}
 
 function jsonOf(value: object): string {
-  if (!Object.isFrozen(value)) return JSON.stringify(value);
-  let text = frozenJson.get(value);
-  if (text === undefined) frozenJson.set(value, (text = JSON.stringify(value)));
+  const known = sharedJson.get(value);
+  if (known === undefined) return JSON.stringify(value);
+  if (known !== null) return known;
+  const text = JSON.stringify(value);
+  sharedJson.set(value, text);
   return text;
 }
 

@@ -62,7 +62,7 @@ export interface RequestLogRow {
   tool_time_ms?: number | null;
   tool_loop_end?: string | null;
   /** The selector's decision per tool (see migrations.ts). */
-  tool_decisions?: readonly ToolDecision[] | null;
+  tool_decisions?: readonly Readonly<ToolDecision>[] | null;
 }
 
 export interface RequestLogOptions {
