@@ -11,6 +11,7 @@
 import { maskSecrets } from "../config/load.ts";
 import type { ChatCompletionRequest } from "../protocol/openai.ts";
 import type { RuntimeState } from "../runtime.ts";
+import type { CallOptions } from "../upstream/backend.ts";
 import { ProxyError } from "../server/errors.ts";
 import type { Exchange } from "./exchange.ts";
 import { augment, type LoopPlan } from "./augment.ts";
@@ -61,7 +62,7 @@ export function callOptions(exchange: Exchange) {
  * generate it again either.
  * @throws ProxyError when the upstream cannot be reached or times out
  */
-export async function sendChat(target: Target, request: ChatCompletionRequest, call: ReturnType<typeof callOptions>, exchange: Exchange) {
+export async function sendChat(target: Target, request: ChatCompletionRequest, call: CallOptions, exchange: Exchange) {
   let reply;
   try {
     reply = await target.upstream.backend.chat(request, call);
@@ -90,7 +91,8 @@ export async function runChat(state: RuntimeState, exchange: Exchange, request: 
   if (config.log.log_raw_requests) console.log(`[${exchange.requestId}] request: ${JSON.stringify(request)}`);
   if (config.log.log_messages) console.log(`[${exchange.requestId}] messages: ${JSON.stringify(request.messages)}`);
 
-  const call = callOptions(exchange);
+  // The client's body: what the stages leave of it is forwarded as the client's text (protocol/raw-json.ts).
+  const call = { ...callOptions(exchange), clientBody: request };
   const target = await resolveTarget(state, request.model, call);
   row.upstream = target.upstream.name;
   row.upstream_model = target.model;

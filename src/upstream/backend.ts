@@ -16,7 +16,13 @@ export interface UpstreamModel {
 }
 
 /** Per-call options: the client's credentials, its disconnect signal and a retry observer. */
-export type CallOptions = Pick<UpstreamRequest, "clientAuthorization" | "signal" | "onRetry">;
+export type CallOptions = Pick<UpstreamRequest, "clientAuthorization" | "signal" | "onRetry"> & {
+  /**
+   * The client's parsed body the chat request was made from (protocol/raw-json.ts): members the
+   * pipeline did not replace are forwarded as the client's own text, not serialised again.
+   */
+  clientBody?: object;
+};
 
 export interface Backend {
   /**

@@ -27,9 +27,10 @@ export class OpenAIBackend implements Backend {
   async chat(request: ChatCompletionRequest, call: CallOptions) {
     const sent = transformParams(await honourNamedToolChoice(request, this.upstream, this.facts, call), this.upstream);
     // The client's own JSON text, with only the members a stage replaced serialised (see protocol/raw-json.ts).
-    const body = serializeLike(sent, request) ?? JSON.stringify(sent);
+    const { clientBody, ...options } = call;
+    const body = serializeLike(sent, clientBody ?? request) ?? JSON.stringify(sent);
     // The reply is passed on as it is: the pipeline's tap times its reads (reply.idle).
-    return sendUpstream(this.upstream, { ...call, path: "/chat/completions", headers: JSON_HEADERS, body, unguardedBody: true });
+    return sendUpstream(this.upstream, { ...options, path: "/chat/completions", headers: JSON_HEADERS, body, unguardedBody: true });
   }
 
   async embeddings(body: Record<string, unknown>, call: CallOptions) {
