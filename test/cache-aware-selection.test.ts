@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
+import { until } from "./fakes/until.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 
 const shared = join(import.meta.dir, "../../shared");
@@ -116,6 +117,8 @@ describe("against llama-server", () => {
       let timings: Timings | undefined;
       for await (const chunk of stream) timings = (chunk as unknown as { timings?: Timings }).timings ?? timings;
       expect(timings!.cache_n).toBeGreaterThan(500);
+      // The SDK stops at `data: [DONE]`; the proxy records the row when the upstream's body ends, a moment later.
+      await until(() => proxy.rows().length === 4);
       const row = proxy.rows().at(-1)!;
       expect(row.cached_tokens).toBe(timings!.cache_n);
       expect(row.working_set_change).toBe("none");
