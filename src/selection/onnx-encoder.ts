@@ -4,7 +4,8 @@
  * `{pooling: "mean", normalize: true}`: tokenise with the model's special tokens, truncate to
  * `model_max_length`, pad to the longest text of the batch (on `padding_side`, with the pad token),
  * run the ONNX graph with `input_ids`, `attention_mask` (and zero `token_type_ids` when the graph
- * takes them), mean-pool `last_hidden_state` over the attention mask, L2-normalise.
+ * takes them), mean-pool its token output (`last_hidden_state`, else `logits`, else
+ * `token_embeddings`, transformers.js's order) over the attention mask, L2-normalise.
  *
  * Why not transformers.js itself: importing it costs ~30 MiB of resident memory in the embedding
  * Worker (its 1.3 MB bundle of hundreds of model classes, processors and the onnxruntime-web
@@ -39,6 +40,9 @@ export function modelFile(dir: string, dtype: string): string {
   return join(dir, "onnx", `model${suffix}.onnx`);
 }
 
+/** Per-token outputs a feature-extraction graph may name, in the order transformers.js looks for them. */
+const TOKEN_OUTPUTS = ["last_hidden_state", "logits", "token_embeddings"];
+
 /** The token string of a tokenizer_config.json entry (a string or an AddedToken object). */
 function token(value: unknown): string | undefined {
   if (typeof value === "string") return value;
@@ -55,6 +59,7 @@ export class OnnxEncoder {
     private readonly padId: number,
     private readonly padLeft: boolean,
     private readonly typeIds: boolean,
+    private readonly output: string,
   ) {}
 
   /**
@@ -70,11 +75,12 @@ export class OnnxEncoder {
     const padId = (pad !== undefined ? tokenizer.token_to_id(pad) : undefined) ?? 0;
     const maxLength = typeof config.model_max_length === "number" ? config.model_max_length : Infinity;
     const session = await ort.InferenceSession.create(modelFile(dir, dtype), options);
-    if (!session.outputNames.includes("last_hidden_state")) {
+    const output = TOKEN_OUTPUTS.find((name) => session.outputNames.includes(name));
+    if (!output) {
       await session.release();
-      throw new Error(`model outputs ${session.outputNames.join(", ")}; a feature-extraction model returns last_hidden_state`);
+      throw new Error(`model outputs ${session.outputNames.join(", ")}; a feature-extraction model returns one of ${TOKEN_OUTPUTS.join(", ")}`);
     }
-    return new OnnxEncoder(session, tokenizer, maxLength, padId, config.padding_side === "left", session.inputNames.includes("token_type_ids"));
+    return new OnnxEncoder(session, tokenizer, maxLength, padId, config.padding_side === "left", session.inputNames.includes("token_type_ids"), output);
   }
 
   /**
@@ -102,8 +108,8 @@ export class OnnxEncoder {
     const dims = [batch, seq];
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor("int64", inputIds, dims), attention_mask: new ort.Tensor("int64", mask, dims) };
     if (this.typeIds) feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(batch * seq), dims);
-    const out = await this.session.run(feeds, ["last_hidden_state"]);
-    const hidden = out.last_hidden_state!;
+    const out = await this.session.run(feeds, [this.output]);
+    const hidden = out[this.output]!;
     const dim = hidden.dims[2]!;
     const h = hidden.data as Float32Array;
     const data = new Float32Array(batch * dim);
