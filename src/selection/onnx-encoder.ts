@@ -125,12 +125,13 @@ export class OnnxEncoder {
         for (let k = 0; k < dim; k++) sum[k]! += h[at + k]!;
       }
       const row = data.subarray(b * dim, (b + 1) * dim);
+      // The norm in float32 steps, as transformers.js's Tensor.normalize() computes it: bit-identical vectors.
       let norm = 0;
       for (let k = 0; k < dim; k++) {
         row[k] = sum[k]! / count;
-        norm += row[k]! * row[k]!;
+        norm = Math.fround(norm + row[k]! ** 2);
       }
-      norm = Math.sqrt(norm);
+      norm = Math.fround(norm ** 0.5);
       if (norm > 0) for (let k = 0; k < dim; k++) row[k]! /= norm;
     }
     for (const t of Object.values(out)) t.dispose();
