@@ -142,7 +142,7 @@ async function measure(target: string, mode: string, upstream: ServerProcess, em
   if (embeddings) upstreams.push({ name: "embeddings", type: "openai", base_url: `${embeddings.url}/v1`, models: [], max_retries: 0 });
   const config = proxyConfig(sub, upstream.url, { selection, upstreams, ...JSON.parse(opts.config!) });
   const cmd = target === "executable" ? [outfileFor("linux-x64"), "--config", config] : ["bun", "run", "index.ts", "--config", config];
-  const native = target === "executable" ? { LLM_PROXY_NATIVE_DIR: unpackedNative(dir) } : {};
+  const native: Record<string, string> = target === "executable" ? { LLM_PROXY_NATIVE_DIR: unpackedNative(dir) } : {};
   const proxy = await startServer(cmd, { ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production", LLM_PROXY_DATA_DIR: dataDir, ...native }, ROOT);
   try {
     await Bun.sleep(2000);
