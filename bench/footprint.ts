@@ -15,6 +15,9 @@
  * "Distinct queries": the conversations of the tool-selection dev set (566) in turn, each in the
  * same Home Assistant request, so that the selector's remembered outcomes (256) never answer and
  * every request's query is analysed; query embeddings (LRU of 1,024) are computed once per text.
+ * The executable runs as after its first start: onnxruntime's native files are already unpacked
+ * (copied into `LLM_PROXY_NATIVE_DIR` beforehand), since unpacking them reads ~45 MiB of the
+ * executable's own pages into the process once (src/native/embedded-addon.ts; docs/benchmarks.md).
  * Modes: off, lexical, hybrid (the offline USE-lite model in the embedding Worker), hybrid-upstream
  * (`selection.embeddings`: the same model served over HTTP by test/fakes/model-embeddings.ts, its own process).
  *
@@ -23,7 +26,7 @@
  *                          [--config JSON]   (merged into the proxy's config, e.g. '{"compression":{"mode":"off"}}')
  */
 import { Database } from "bun:sqlite";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -79,6 +82,20 @@ function selectionFor(mode: string): Record<string, unknown> {
   return { mode };
 }
 
+/**
+ * A directory holding onnxruntime's native files as the executable unpacks them on its first start
+ * (`<dir>/onnxruntime-<version>-linux-x64/`, src/native/embedded-addon.ts), so that every run
+ * measures a later start. @returns the directory, for LLM_PROXY_NATIVE_DIR
+ */
+function unpackedNative(dir: string): string {
+  const pkgDir = join(ROOT, "node_modules", "onnxruntime-node");
+  const version = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).version as string;
+  const target = join(dir, "native", `onnxruntime-${version}-linux-x64`);
+  mkdirSync(target, { recursive: true });
+  for (const f of ["libonnxruntime.so.1", "onnxruntime_binding.node"]) copyFileSync(join(pkgDir, "bin", "napi-v6", "linux", "x64", f), join(target, f));
+  return join(dir, "native");
+}
+
 /** The selection mode of the last logged request (the request log is SQLite in the data directory). */
 function lastMode(dataDir: string): string | undefined {
   try {
@@ -125,7 +142,8 @@ async function measure(target: string, mode: string, upstream: ServerProcess, em
   if (embeddings) upstreams.push({ name: "embeddings", type: "openai", base_url: `${embeddings.url}/v1`, models: [], max_retries: 0 });
   const config = proxyConfig(sub, upstream.url, { selection, upstreams, ...JSON.parse(opts.config!) });
   const cmd = target === "executable" ? [outfileFor("linux-x64"), "--config", config] : ["bun", "run", "index.ts", "--config", config];
-  const proxy = await startServer(cmd, { ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production", LLM_PROXY_DATA_DIR: dataDir }, ROOT);
+  const native: Record<string, string> = target === "executable" ? { LLM_PROXY_NATIVE_DIR: unpackedNative(dir) } : {};
+  const proxy = await startServer(cmd, { ORT_DISABLE_TELEMETRY: "1", NODE_ENV: "production", LLM_PROXY_DATA_DIR: dataDir, ...native }, ROOT);
   try {
     await Bun.sleep(2000);
     const idle = proxy.rssMiB();

@@ -1,5 +1,6 @@
 /**
- * Worker entrypoint: runs a transformers.js feature-extraction model off the event loop.
+ * Worker entrypoint: runs a sentence-embedding model off the event loop (onnx-encoder.ts:
+ * onnxruntime-node and the model's tokenizer, as transformers.js's feature-extraction pipeline).
  *
  * Protocol (structured-clone messages):
  *   in  {type: "init", model, modelsDir?, cacheDir, dtype}  -> out {type: "ready", dim} | {type: "failed", message}
@@ -7,7 +8,8 @@
  *                                                               | {type: "error", id, message}
  *   in  {type: "dispose"}                                    -> out {type: "disposed"} once the ONNX session is released
  * With `modelsDir`, the model is read from `<modelsDir>/<model>/` and remote download is off;
- * otherwise it is downloaded on first use into `cacheDir`.
+ * otherwise it is read from `<cacheDir>/<model>/`, where transformers.js downloads it on first use
+ * (the only time transformers.js is imported: its Hub client, cache layout and dtype file names).
  *
  * Memory (docs/benchmarks.md, "Footprint"): onnxruntime runs without its CPU arena and memory
  * patterns and on one thread, and after a large batch (or at most every RELEASE_INTERVAL_MS) the
@@ -16,8 +18,10 @@
  * stayed there; so it stays within ~90 MiB of the model's own.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { env, pipeline, type FeatureExtractionPipeline } from "@huggingface/transformers";
-import { embedInSubBatches, type ModelOutput } from "./length-buckets.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { embedInSubBatches } from "./length-buckets.ts";
+import { modelFile, OnnxEncoder } from "./onnx-encoder.ts";
 
 declare const self: Worker;
 
@@ -64,19 +68,30 @@ function release(texts: number): void {
   mallocTrim();
 }
 
-let extractor: FeatureExtractionPipeline | undefined;
+let encoder: OnnxEncoder | undefined;
 const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []) => self.postMessage(reply, transfer);
+
+/**
+ * The model's folder: `<modelsDir>/<model>`, or `<cacheDir>/<model>` once transformers.js has
+ * downloaded the model there (its file cache keeps the Hub's layout under the model id).
+ * @throws when the model is not in modelsDir, or cannot be downloaded
+ */
+async function modelDir(msg: Extract<WorkerRequest, { type: "init" }>): Promise<string> {
+  if (msg.modelsDir) return join(msg.modelsDir, msg.model);
+  const dir = join(msg.cacheDir, msg.model);
+  if (existsSync(modelFile(dir, msg.dtype))) return dir;
+  const { env, pipeline } = await import("@huggingface/transformers");
+  env.cacheDir = msg.cacheDir;
+  const downloaded = await pipeline("feature-extraction", msg.model, { dtype: msg.dtype as "q8", session_options: SESSION_OPTIONS });
+  await downloaded.dispose();
+  return dir;
+}
 
 async function init(msg: Extract<WorkerRequest, { type: "init" }>): Promise<void> {
   try {
-    env.cacheDir = msg.cacheDir;
-    if (msg.modelsDir) {
-      env.allowRemoteModels = false;
-      env.localModelPath = msg.modelsDir.endsWith("/") ? msg.modelsDir : `${msg.modelsDir}/`;
-    }
-    extractor = (await pipeline("feature-extraction", msg.model, { dtype: msg.dtype as "q8", session_options: SESSION_OPTIONS })) as FeatureExtractionPipeline;
-    const probe = await extractor(["probe"], { pooling: "mean", normalize: true });
-    post({ type: "ready", dim: probe.dims.at(-1)! });
+    encoder = await OnnxEncoder.load(await modelDir(msg), msg.dtype, SESSION_OPTIONS);
+    const probe = await encoder.embed(["probe"]);
+    post({ type: "ready", dim: probe.dim });
     release(Infinity);
   } catch (err) {
     post({ type: "failed", message: (err as Error)?.message ?? String(err) });
@@ -85,9 +100,12 @@ async function init(msg: Extract<WorkerRequest, { type: "init" }>): Promise<void
 
 async function embed(msg: Extract<WorkerRequest, { type: "embed" }>): Promise<void> {
   try {
-    if (!extractor) throw new Error("model not loaded");
-    const model = extractor;
-    const { dim, data } = await embedInSubBatches(msg.texts, model.tokenizer.model_max_length, async (batch) => (await model(batch, { pooling: "mean", normalize: true })) as ModelOutput);
+    if (!encoder) throw new Error("model not loaded");
+    const model = encoder;
+    const { dim, data } = await embedInSubBatches(msg.texts, model.maxTokens, async (batch) => {
+      const out = await model.embed(batch);
+      return { dims: [batch.length, out.dim], data: out.data };
+    });
     post({ type: "vectors", id: msg.id, dim, data }, [data.buffer as ArrayBuffer]);
     release(msg.texts.length);
   } catch (err) {
@@ -96,7 +114,7 @@ async function embed(msg: Extract<WorkerRequest, { type: "embed" }>): Promise<vo
 }
 
 /**
- * Releases the ONNX session (the pipeline's dispose()), waiting for a load or a batch still running.
+ * Releases the ONNX session, waiting for a load or a batch still running.
  * Terminating the Worker with a live native session lets onnxruntime's destructors run during
  * process exit, where a Napi::Error thrown from them aborts Bun (exit 134); so close() asks for this first.
  */
@@ -104,11 +122,11 @@ async function dispose(): Promise<void> {
   try {
     await loading;
     await running;
-    await extractor?.dispose();
+    await encoder?.release();
   } catch {
     // Nothing more to release: the session failed to load or is gone.
   }
-  extractor = undefined;
+  encoder = undefined;
   post({ type: "disposed" });
 }
 
