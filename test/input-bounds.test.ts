@@ -16,7 +16,7 @@ import type { Tool } from "../src/protocol/openai.ts";
 import { WorkerEmbedder } from "../src/selection/embedder.ts";
 import { lengthBuckets } from "../src/selection/length-buckets.ts";
 import { toolLanguage } from "../src/selection/language.ts";
-import { ToolSelector } from "../src/selection/selector.ts";
+import { MAX_RANKED_TOOLS_CHARS, ToolSelector } from "../src/selection/selector.ts";
 import { estimateTokens } from "../src/selection/tokens.ts";
 import { resolveSettings } from "../src/selection/settings.ts";
 import { MAX_FIELD_CHARS } from "../src/selection/tool-doc.ts";
@@ -170,4 +170,29 @@ test("the linear token estimate walks o200k's pieces without match objects and c
     ...Array.from({ length: 300 }, () => Array.from({ length: 60 }, () => [" ", "a", "Z", "9", "!", "\n", "\t", "'", "é", "中", "🙂", "\u0301", "\ud800"][Math.floor(random() * 13)]).join("")),
   ];
   for (const text of texts) expect([text, estimateTokens(text)]).toEqual([text, oracle(text)]);
+});
+
+test("a tool list longer than MAX_RANKED_TOOLS_CHARS is forwarded whole and unranked, and says so in the log; one just under it is ranked", async () => {
+  const upstream = new FakeOpenAIUpstream({ models: ["fake-model"] });
+  const proxy = startProxy({ selection: { mode: "lexical", keep: 2, min_tools: 1 }, upstreams: [{ name: "fake", base_url: upstream.url, max_retries: 0 }] });
+  // n tools of ~1 KB each; their JSON passes the limit at about 500 tools.
+  const tools = (n: number): Tool[] => Array.from({ length: n }, (_, i) => ({ type: "function", function: { name: `tool_${i}`, description: `Tool number ${i}. ${"lorem ipsum ".repeat(80)}` } }));
+  const send = (list: Tool[]) =>
+    fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "run tool number 7" }], tools: list }) });
+  try {
+    const big = tools(600);
+    expect(JSON.stringify(big).length).toBeGreaterThan(MAX_RANKED_TOOLS_CHARS);
+    expect((await send(big)).status).toBe(200);
+    expect(upstream.chatRequests.at(-1)!.body.tools).toHaveLength(600);
+    expect(proxy.rows().at(-1)).toMatchObject({ tools_received: 600, selection_mode: "skipped (tool list too large)" });
+
+    const fits = tools(400);
+    expect(JSON.stringify(fits).length).toBeLessThan(MAX_RANKED_TOOLS_CHARS);
+    expect((await send(fits)).status).toBe(200);
+    expect(upstream.chatRequests.at(-1)!.body.tools.length).toBeLessThan(400);
+    expect(proxy.rows().at(-1)).toMatchObject({ tools_received: 400, selection_mode: "lexical" });
+  } finally {
+    proxy.stop();
+    upstream.stop();
+  }
 });

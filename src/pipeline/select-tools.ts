@@ -106,7 +106,11 @@ export const selectTools: ChatStage = {
     // `cache_keep` (and their related tools) alone.
     const stable = cache === "stable" && (settings.cache_keep < settings.keep || settings.keep_within > 0);
     let result = await state.selector.select(request, stable ? { ...settings, keep: Math.min(settings.keep, settings.cache_keep), keep_within: STABLE_KEEP_WITHIN } : settings);
-    if (!result) return;
+    if (!result) {
+      // A list too large to rank (selector.ts, MAX_RANKED_TOOLS_CHARS) goes on whole, as with mode off.
+      Object.assign(exchange.row, { tools_received: tools.length, selection_mode: "skipped (tool list too large)" });
+      return;
+    }
     const { hashes, tokens } = result;
     const facts = factsOf(hashes, tokens);
     const { tokensOf, indexOf } = facts;

@@ -94,6 +94,12 @@ const INDEX_BYTES = 16 << 20;
 const OUTCOMES = 256;
 /** Longer conversations (history, images, tool results) are not remembered: they do not recur verbatim, and keys this long would weigh on memory. */
 const MAX_OUTCOME_KEY = 4096;
+/**
+ * Longest tool list ranked, in characters of its JSON (~128k tokens: more tools than any context we
+ * serve holds, 4x OpenAI's 128 functions at 1 KB each). Indexing a new list costs the event loop
+ * ~25 ms per MB (bench/fuzz.ts: a 1.7 MB list held it ~40 ms), so a longer one is forwarded as is.
+ */
+export const MAX_RANKED_TOOLS_CHARS = 512 * 1024;
 
 /**
  * Texts sent to an embedder are cut to this many characters: every embedding model reads at most a
@@ -251,13 +257,15 @@ export class ToolSelector {
 
   /**
    * Ranks `request.tools` and decides which to keep.
-   * @returns undefined when the request carries no tools
+   * @returns undefined when the request carries no tools, or more than MAX_RANKED_TOOLS_CHARS of them
    */
   async select(request: ChatCompletionRequest, settings: ResolvedSettings): Promise<SelectionResult | undefined> {
     const started = performance.now();
     const tools = request.tools;
     if (!Array.isArray(tools) || tools.length === 0) return undefined;
-    const entry = this.indexFor(tools);
+    const json = jsonTextOf(tools) ?? JSON.stringify(tools);
+    if (json.length > MAX_RANKED_TOOLS_CHARS) return undefined;
+    const entry = this.indexFor(tools, json);
     const { index, tokens } = entry;
     const outcomeKey = `${conversationKey(request)}\n${JSON.stringify(settings)}`;
     const remember = outcomeKey.length <= MAX_OUTCOME_KEY;
@@ -358,8 +366,7 @@ export class ToolSelector {
    * bytes as the client sent them (a body's cached `tools`, protocol/raw-json.ts), or of their
    * JSON.stringify when the tools were made by the proxy (augment, the Ollama front).
    */
-  private indexFor(tools: Tool[]): IndexEntry {
-    const json = jsonTextOf(tools) ?? JSON.stringify(tools);
+  private indexFor(tools: Tool[], json: string): IndexEntry {
     const key = Bun.hash(json);
     const known = this.indexes.get(key);
     if (known?.json === json) {
