@@ -11,7 +11,8 @@
  *   5. c=`--concurrency` for 10 s, the same request every time: req/s vs direct (measured just before);
  *   6. c=`--concurrency` for `--duration` seconds, distinct queries, RSS sampled every `--sample`
  *      seconds: req/s vs direct, RSS at the end, peak, and the trend of the second half
- *      (least-squares slope, MiB per minute), plus where the memory is (anon / file / onnxruntime).
+ *      (least-squares slope, MiB per minute), plus where the memory is (anon / file / onnxruntime);
+ *   7. after the proxy stopped: the request log's bytes on disk (database and WAL) per logged request.
  * "Distinct queries": the conversations of the tool-selection dev set (566) in turn, each in the
  * same Home Assistant request, so that the selector's remembered outcomes (256) never answer and
  * every request's query is analysed; query embeddings (LRU of 1,024) are computed once per text.
@@ -26,7 +27,7 @@
  *                          [--config JSON]   (merged into the proxy's config, e.g. '{"compression":{"mode":"off"}}')
  */
 import { Database } from "bun:sqlite";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -96,10 +97,13 @@ function unpackedNative(dir: string): string {
   return join(dir, "native");
 }
 
-/** The selection mode of the last logged request (the request log is SQLite in the data directory). */
+/** The request log's SQLite file in `dataDir` (src/store/request-log.ts). */
+const logPath = (dataDir: string) => join(dataDir, "llm-proxy.sqlite");
+
+/** The selection mode of the last logged request. */
 function lastMode(dataDir: string): string | undefined {
   try {
-    const db = new Database(join(dataDir, "requests.sqlite"), { readonly: true });
+    const db = new Database(logPath(dataDir), { readonly: true });
     try {
       return (db.query("SELECT selection_mode FROM requests ORDER BY id DESC LIMIT 1").get() as { selection_mode?: string } | null)?.selection_mode;
     } finally {
@@ -107,6 +111,19 @@ function lastMode(dataDir: string): string | undefined {
     }
   } catch {
     return undefined;
+  }
+}
+
+/** Bytes of the request log on disk (database and WAL) per logged request, once the proxy stopped. */
+function logBytesPerRequest(dataDir: string): number {
+  const path = logPath(dataDir);
+  const bytes = [path, `${path}-wal`].reduce((n, p) => n + (existsSync(p) ? statSync(p).size : 0), 0);
+  const db = new Database(path, { readonly: true });
+  try {
+    const { n } = db.query("SELECT COUNT(*) AS n FROM requests").get() as { n: number };
+    return n ? bytes / n : 0;
+  } finally {
+    db.close();
   }
 }
 
@@ -129,6 +146,11 @@ interface Result {
   sameRatio: number;
   /** req/s vs direct, distinct queries. */
   ratio: number;
+  /** req/s through the proxy: the same request, distinct queries. */
+  sameRps: number;
+  rps: number;
+  /** Request-log bytes on disk per logged request. */
+  logBytes: number;
   samples: { t: number; rss: number }[];
   end: ReturnType<typeof memoryOf>;
   errors: number;
@@ -179,11 +201,15 @@ async function measure(target: string, mode: string, upstream: ServerProcess, em
     clearInterval(timer);
     samples.push({ t: (performance.now() - started) / 1000, rss: proxy.rssMiB() });
     const end = memoryOf(proxy.pid);
+    await proxy.stop();
     return {
       target, mode, idle, coldMs, coldRss, warm, warmMode,
       addedP99: proxied1.p99Ms - direct1.p99Ms,
       sameRatio: same.rps / directSame.rps,
       ratio: load.rps / directN.rps,
+      sameRps: same.rps,
+      rps: load.rps,
+      logBytes: logBytesPerRequest(dataDir),
       samples, end,
       errors: load.errors + proxied1.errors + same.errors,
     };
@@ -239,8 +265,8 @@ async function main(): Promise<void> {
   console.log(`\n### Throughput and latency\n`);
   console.log(
     table(
-      ["target", "mode", `req/s vs direct, c=${CONCURRENCY}, same request`, `req/s vs direct, c=${CONCURRENCY}, distinct queries`, "added p99 ms, c=1, distinct queries", `${COLD_CLIENTS} concurrent first requests answered in ms`, "errors"],
-      results.map((r) => [r.target, r.mode, fmt(r.sameRatio, 2), fmt(r.ratio, 2), `${r.addedP99 >= 0 ? "+" : ""}${fmt(r.addedP99, 2)}`, fmt(r.coldMs, 0), r.errors]),
+      ["target", "mode", `req/s vs direct, c=${CONCURRENCY}, same request (req/s)`, `req/s vs direct, c=${CONCURRENCY}, distinct queries (req/s)`, "added p99 ms, c=1, distinct queries", `${COLD_CLIENTS} concurrent first requests answered in ms`, "request log bytes / request", "errors"],
+      results.map((r) => [r.target, r.mode, `${fmt(r.sameRatio, 2)} (${fmt(r.sameRps, 0)})`, `${fmt(r.ratio, 2)} (${fmt(r.rps, 0)})`, `${r.addedP99 >= 0 ? "+" : ""}${fmt(r.addedP99, 2)}`, fmt(r.coldMs, 0), fmt(r.logBytes, 0), r.errors]),
     ),
   );
   console.log(`\n### RSS over time (MiB)\n`);
