@@ -1,7 +1,8 @@
 /**
  * The request log read back with bun:sqlite: one row per request with its figures, bodies only when
  * log.bodies is on (secrets redacted), retention by age and rows, and a broken log that never fails
- * a request.
+ * a request. Tool decisions are stored once per distinct list, pruned with the last row naming them,
+ * and rows of a log written before that still read.
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -10,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { RequestLog, type RequestLogRow } from "../src/store/request-log.ts";
+import { RequestLogReader } from "../src/store/request-log-reader.ts";
+import { openDatabase, RequestLogWriter, rowValues } from "../src/store/request-log-writer.ts";
 import { MIGRATIONS } from "../src/store/migrations.ts";
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
@@ -148,6 +151,107 @@ describe("retention", () => {
       const again = new RequestLog({ dataDir });
       expect(ids(again)).toEqual(["r1"]);
       again.close();
+    });
+  });
+});
+
+describe("shared tool decisions", () => {
+  /** 12 tools, one of which matches "turn on the kitchen light". */
+  const tools = Array.from({ length: 12 }, (_, i) => ({
+    type: "function" as const,
+    function: { name: i === 3 ? "light_turn_on" : `unrelated_${i}`, description: i === 3 ? "Turn on a light" : `Does unrelated thing number ${i}`, parameters: { type: "object", properties: {} } },
+  }));
+  const ask = (content: string) => ({ model: "fake-model", messages: [{ role: "user" as const, content }], tools });
+  /** Decision lists for rows: `n` tools, `kept` of them kept. */
+  const decisions = (n: number, kept: number) => Array.from({ length: n }, (_, t) => ({ name: `tool_${t}`, rank: t + 1, lexical: 0.5, semantic: null, fused: 0.25, kept: t < kept, reason: t < kept ? `rank ${t + 1}` : "not in the top keep" }));
+  const chatRow = (n: number, list: ReturnType<typeof decisions> | null, ts = Date.now()): RequestLogRow => ({ ts, request_id: `r${n}`, endpoint: "/v1/chat/completions", method: "POST", tool_decisions: list });
+  const storedLists = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.query("SELECT id, decisions FROM tool_decision_lists ORDER BY id").all() as { id: number; decisions: string }[];
+    } finally {
+      db.close();
+    }
+  };
+  const inDir = (body: (dir: string) => void) => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-proxy-log-"));
+    try {
+      body(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test("requests with the same selection outcome share one stored list; rows and the detail view show it whole", async () => {
+    await withProxy({ selection: { mode: "lexical", cache: "per_request" } }, async (proxy, client) => {
+      for (let i = 0; i < 3; i++) await client.chat.completions.create(ask("turn on the kitchen light"));
+      await client.chat.completions.create(ask("what is the weather tomorrow"));
+      const rows = proxy.rows();
+      expect(rows).toHaveLength(4);
+      const lists = storedLists(proxy.runtime.requestLog!.path);
+      expect(lists).toHaveLength(2);
+      // The rows themselves hold only the list's id.
+      const db = new Database(proxy.runtime.requestLog!.path, { readonly: true });
+      const stored = db.query("SELECT tool_decisions, tool_decisions_id FROM requests ORDER BY id").all() as { tool_decisions: string | null; tool_decisions_id: number | null }[];
+      db.close();
+      expect(stored.map((r) => r.tool_decisions)).toEqual([null, null, null, null]);
+      expect(stored.map((r) => r.tool_decisions_id)).toEqual([lists[0]!.id, lists[0]!.id, lists[0]!.id, lists[1]!.id]);
+      // Read back: the same decisions as the selector made, per row.
+      const [light, , , weather] = rows.map((r) => JSON.parse(r.tool_decisions as unknown as string));
+      expect(light).toHaveLength(12);
+      expect(light.find((d: any) => d.name === "light_turn_on")).toMatchObject({ rank: 1, kept: true });
+      expect(weather).not.toEqual(light);
+      expect(rows.slice(0, 3).map((r): unknown => r.tool_decisions)).toEqual([lists[0]!.decisions, lists[0]!.decisions, lists[0]!.decisions]);
+      expect(rows[0]).not.toHaveProperty("tool_decisions_id");
+      const detail = (await (await fetch(`${proxy.url}/admin/requests/${rows[2]!.id}`)).json()) as any;
+      expect(detail.tool_decisions).toEqual(light);
+      expect(detail.tools_kept).toEqual(light.filter((d: any) => d.kept).map((d: any) => d.name));
+      expect(detail).not.toHaveProperty("tool_decisions_id");
+    });
+  });
+
+  test("retention by rows and by age leaves no list that no row names", () => {
+    inDir((dir) => {
+      const path = join(dir, "llm-proxy.sqlite");
+      const [a, b, c] = [decisions(5, 1), decisions(5, 2), decisions(6, 3)];
+      // Pruning runs after the first write of a writer (then at most once a minute).
+      const byRows = new RequestLogWriter(path, { retentionRows: 2 });
+      byRows.write([chatRow(1, a), chatRow(2, b), chatRow(3, b), chatRow(4, null)].map(rowValues));
+      byRows.close();
+      expect(storedLists(path).map((l) => JSON.parse(l.decisions))).toEqual([b]);
+      const now = Date.now();
+      const byAge = new RequestLogWriter(path, { retentionDays: 1 });
+      byAge.write([chatRow(5, c, now - 2 * 86_400_000), chatRow(6, a, now)].map(rowValues));
+      byAge.close();
+      // Rows 3 and 4 (today) keep b; row 5 (two days old) went with c; row 6 stored a again.
+      expect(storedLists(path).map((l) => JSON.parse(l.decisions))).toEqual([b, a]);
+      const reader = new RequestLogReader(path);
+      const rows = reader.list({}).map((r) => reader.get(r.id as number)!);
+      reader.close();
+      expect(rows.map((r) => [r.request_id, r.tool_decisions])).toEqual([["r6", a], ["r4", null], ["r3", b]]);
+    });
+  });
+
+  test("a log written before the shared lists still reads: old rows with their inline decisions, new rows with shared ones", () => {
+    inDir((dir) => {
+      const path = join(dir, "llm-proxy.sqlite");
+      const old = decisions(4, 2);
+      const fresh = decisions(4, 1);
+      // The database as the release before wrote it: every migration but the last, a row with inline decisions.
+      const before = new Database(path, { create: true });
+      for (const migration of MIGRATIONS.slice(0, -1)) before.exec(migration);
+      before.exec(`PRAGMA user_version = ${MIGRATIONS.length - 1}`);
+      before.query("INSERT INTO requests (ts, request_id, endpoint, method, tool_decisions) VALUES (?, 'old', '/v1/chat/completions', 'POST', ?)").run(Date.now(), JSON.stringify(old));
+      before.close();
+      openDatabase(path).close();
+      const writer = new RequestLogWriter(path, {});
+      writer.write([chatRow(2, fresh)].map(rowValues));
+      writer.close();
+      const reader = new RequestLogReader(path);
+      const rows = reader.list({}).map((r) => reader.get(r.id as number)!);
+      reader.close();
+      expect(rows.map((r) => [r.request_id, r.tool_decisions])).toEqual([["r2", fresh], ["old", old]]);
+      expect(storedLists(path)).toHaveLength(1);
     });
   });
 });

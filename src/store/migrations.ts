@@ -66,4 +66,16 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE requests ADD COLUMN cached_tokens INTEGER;           -- reported: usage.prompt_tokens_details.cached_tokens or timings.cache_n
    ALTER TABLE requests ADD COLUMN working_set_size INTEGER;        -- tools in the stable working set after this request
    ALTER TABLE requests ADD COLUMN working_set_change TEXT;         -- none | created | grown | tail | shrunk | over budget`,
+  // Shared tool-decision lists (issue 10, the Pi's SD card): a remembered selection outcome gives the
+  // same decisions (~3.5 KB for Home Assistant's 34 tools) to many requests, so each distinct list is
+  // stored once, keyed by the SHA-256 of its JSON text, and rows name it by id. Rows written before
+  // keep their inline tool_decisions; new rows leave it NULL. Retention deletes lists no row names
+  // (request-log-writer.ts), through the partial index.
+  `CREATE TABLE tool_decision_lists (
+     id INTEGER PRIMARY KEY,
+     hash BLOB NOT NULL UNIQUE,        -- SHA-256 of decisions (32 bytes)
+     decisions TEXT NOT NULL           -- JSON, as tool_decisions
+   );
+   ALTER TABLE requests ADD COLUMN tool_decisions_id INTEGER;      -- tool_decision_lists.id; NULL: inline tool_decisions or none
+   CREATE INDEX requests_tool_decisions_id ON requests (tool_decisions_id) WHERE tool_decisions_id IS NOT NULL;`,
 ];

@@ -5,7 +5,9 @@
  * writes, and a slow read (a week's stats) never blocks the event loop that serves requests.
  *
  * Rows are read with `SELECT *`, so columns added by later migrations reach the detail view without
- * a change here; JSON columns (text starting with `[` or `{`) are parsed.
+ * a change here; JSON columns (text starting with `[` or `{`) are parsed. A row's tool_decisions
+ * come from its shared list (tool_decision_lists, ROW_SQL) or, in rows written before that table,
+ * from the row itself.
  */
 import { Database } from "bun:sqlite";
 import type { Stats, StatsBucket, StatsWindow } from "./request-log-stats.ts";
@@ -16,6 +18,28 @@ const LIST_COLUMNS = [
   "ttfb_ms", "stream", "prompt_tokens", "completion_tokens", "retries", "error", "tools_received", "tool_tokens_before",
   "tool_tokens_after", "selection_mode", "tool_rounds",
 ];
+
+/** Columns that only say where something is stored; rows are read without them (withDecisions). */
+const STORAGE_COLUMNS = new Set(["tool_decisions_id"]);
+
+/**
+ * Every column of `requests` plus `shared_tool_decisions`, the JSON text of the list the row's
+ * tool_decisions_id names (migrations.ts); append `WHERE` / `ORDER BY` on `requests.` columns.
+ * Read its rows through withDecisions().
+ */
+export const ROW_SQL =
+  "SELECT requests.*, tool_decision_lists.decisions AS shared_tool_decisions FROM requests LEFT JOIN tool_decision_lists ON tool_decision_lists.id = requests.tool_decisions_id";
+
+/**
+ * A row of ROW_SQL as the log's row: tool_decisions (JSON text) from the shared list when it names
+ * one, else the row's own (rows written before the shared lists); the storage columns dropped.
+ */
+export function withDecisions(row: Record<string, unknown>): Record<string, unknown> {
+  const { shared_tool_decisions: shared, ...rest } = row;
+  for (const c of STORAGE_COLUMNS) delete rest[c];
+  if (shared !== null && shared !== undefined) rest.tool_decisions = shared;
+  return rest;
+}
 
 export interface RowFilter {
   /** Only rows with a larger id (the live table's polling). */
@@ -102,9 +126,9 @@ export class RequestLogReader {
     return this.db;
   }
 
-  /** The table's column names, in order. */
+  /** The log's column names, in order (those only saying where something is stored left out). */
   columns(): string[] {
-    return (this.database.query("PRAGMA table_info(requests)").all() as { name: string }[]).map((c) => c.name);
+    return (this.database.query("PRAGMA table_info(requests)").all() as { name: string }[]).map((c) => c.name).filter((c) => !STORAGE_COLUMNS.has(c));
   }
 
   /** The latest rows matching `filter`, newest first, with the live table's columns. */
@@ -135,9 +159,9 @@ export class RequestLogReader {
 
   /** Every column of row `id`, JSON columns parsed; undefined when there is no such row. */
   get(id: number): Record<string, unknown> | undefined {
-    const row = this.database.query("SELECT * FROM requests WHERE id = ?").get(id) as Record<string, unknown> | null;
+    const row = this.database.query(`${ROW_SQL} WHERE requests.id = ?`).get(id) as Record<string, unknown> | null;
     if (!row) return undefined;
-    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, decode(v)]));
+    return Object.fromEntries(Object.entries(withDecisions(row)).map(([k, v]) => [k, decode(v)]));
   }
 
   /** Distinct models, upstreams and endpoints of the latest FACET_ROWS rows, for the table's filters. */

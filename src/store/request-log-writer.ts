@@ -2,6 +2,10 @@
  * Writes request-log rows to SQLite (bun:sqlite, WAL): opening and migrating the database, inserting
  * batches in one transaction, and pruning by age and count (at most once a minute). Runs in the
  * request log's Worker (request-log-worker.ts), off the event loop that serves requests.
+ *
+ * A row's tool_decisions are stored once per distinct list (table tool_decision_lists, keyed by the
+ * SHA-256 of the JSON text; migrations.ts): the row gets the list's id in tool_decisions_id, and
+ * pruning deletes the lists no row names. Readers put the list back (request-log-reader.ts, ROW_SQL).
  */
 import { Database } from "bun:sqlite";
 import { MIGRATIONS } from "./migrations.ts";
@@ -17,6 +21,16 @@ const COLUMNS = [
   "tool_decisions", "retry_reasons",
   "selection_cache", "prompt_tokens_to_compute", "cached_tokens", "working_set_size", "working_set_change",
 ] as const;
+
+/** Where a row's decisions JSON is in its values; the row stores their list's id instead (tool_decisions_id). */
+const DECISIONS = COLUMNS.indexOf("tool_decisions");
+
+/**
+ * Distinct decision lists whose id the writer remembers (by JSON text, ~3.5 KB each for 34 tools);
+ * past it the memory starts over. The selector remembers 256 outcomes (OUTCOMES, src/selection/selector.ts), so a list
+ * that recurs is among that many recent ones; a forgotten one costs an INSERT OR IGNORE and a SELECT.
+ */
+const KNOWN_LISTS = 256;
 
 /** Values for the NOT NULL columns a row may leave unset (see migrations.ts). */
 const NOT_NULL_DEFAULTS: Partial<Record<(typeof COLUMNS)[number], number>> = { stream: 0, retries: 0 };
@@ -86,6 +100,10 @@ export interface RetentionOptions {
 export class RequestLogWriter {
   private readonly db: Database;
   private readonly insert;
+  private readonly insertList;
+  private readonly listId;
+  /** Decisions JSON -> its tool_decision_lists id, for lists this writer stored or found (at most KNOWN_LISTS). */
+  private readonly lists = new Map<string, number>();
   private lastPrune = 0;
   private warned = false;
 
@@ -95,7 +113,22 @@ export class RequestLogWriter {
     private readonly retention: RetentionOptions,
   ) {
     this.db = openDatabase(path);
-    this.insert = this.db.prepare(`INSERT INTO requests (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`);
+    const columns = COLUMNS.map((c) => (c === "tool_decisions" ? "tool_decisions_id" : c));
+    this.insert = this.db.prepare(`INSERT INTO requests (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
+    this.insertList = this.db.prepare("INSERT OR IGNORE INTO tool_decision_lists (hash, decisions) VALUES (?, ?)");
+    this.listId = this.db.prepare("SELECT id FROM tool_decision_lists WHERE hash = ?");
+  }
+
+  /** The id of the stored list `json` (stored now when it is new). Inside write()'s transaction. */
+  private listOf(json: string): number {
+    let id = this.lists.get(json);
+    if (id !== undefined) return id;
+    const hash = new Bun.CryptoHasher("sha256").update(json).digest();
+    this.insertList.run(hash, json);
+    id = (this.listId.get(hash) as { id: number }).id;
+    if (this.lists.size >= KNOWN_LISTS) this.lists.clear();
+    this.lists.set(json, id);
+    return id;
   }
 
   /**
@@ -107,11 +140,17 @@ export class RequestLogWriter {
     if (rows.length === 0) return 0;
     try {
       this.db.transaction(() => {
-        for (const values of rows) this.insert.run(...values);
+        for (const values of rows) {
+          const decisions = values[DECISIONS];
+          if (typeof decisions !== "string") this.insert.run(...values);
+          else this.insert.run(...values.slice(0, DECISIONS), this.listOf(decisions), ...values.slice(DECISIONS + 1));
+        }
       })();
       this.prune();
       return 0;
     } catch (err) {
+      // Lists stored in a rolled-back transaction are gone: forget their ids.
+      this.lists.clear();
       if (!this.warned) {
         this.warned = true;
         console.error(`llm-proxy: request log write failed (${(err as Error).message}); requests are not affected`);
@@ -129,6 +168,9 @@ export class RequestLogWriter {
     if (retentionRows) {
       this.db.run("DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)", [retentionRows]);
     }
+    // Lists no row names any more (requests_tool_decisions_id answers each lookup).
+    const orphans = this.db.run("DELETE FROM tool_decision_lists WHERE NOT EXISTS (SELECT 1 FROM requests WHERE tool_decisions_id = tool_decision_lists.id)");
+    if (orphans.changes > 0) this.lists.clear();
   }
 
   close(): void {

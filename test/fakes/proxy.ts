@@ -10,6 +10,7 @@ import { stringify } from "yaml";
 import { loadConfig } from "../../src/config/load.ts";
 import { Runtime } from "../../src/runtime.ts";
 import { startServer } from "../../src/server/app.ts";
+import { ROW_SQL, withDecisions } from "../../src/store/request-log-reader.ts";
 import type { RequestLogRow } from "../../src/store/request-log.ts";
 import type { ToolSource } from "../../src/tools/source.ts";
 
@@ -19,7 +20,7 @@ export interface TestProxy {
   runtime: Runtime;
   /** The temp directory holding the config file (its `models/` and `skills/` are the defaults). */
   dir: string;
-  /** Flushes the request log and returns its rows, oldest first. */
+  /** Flushes the request log and returns its rows, oldest first (JSON columns as text; tool_decisions from its shared list). */
   rows(): (RequestLogRow & { id: number })[];
   stop(): void;
 }
@@ -49,7 +50,7 @@ export function startProxy(config: Record<string, unknown>, env: Record<string, 
       const db = new Database(runtime.requestLog!.path);
       db.exec("PRAGMA busy_timeout = 2000");
       try {
-        return db.query("SELECT * FROM requests ORDER BY id").all() as any;
+        return (db.query(`${ROW_SQL} ORDER BY requests.id`).all() as Record<string, unknown>[]).map(withDecisions) as any;
       } finally {
         db.close();
       }
