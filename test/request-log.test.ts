@@ -28,6 +28,16 @@ beforeAll(() => {
 });
 afterAll(() => upstream.stop());
 
+/** Runs `body` with a fresh data directory, removed afterwards. */
+function inDir(body: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), "llm-proxy-log-"));
+  try {
+    body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs `body` against a proxy started with `config`, then stops the proxy. */
 async function withProxy(config: Record<string, unknown>, body: (proxy: TestProxy, client: OpenAI) => Promise<void>) {
   const proxy = startProxy({ upstreams: [{ name: "fake", base_url: upstream.url, api_key: UPSTREAM_KEY, retry_base_delay_ms: 1, max_retries: 2 }], ...config });
@@ -110,15 +120,6 @@ describe("retention", () => {
       db.close();
     }
   };
-  /** Runs `body` with a fresh data directory, removed afterwards. */
-  const inDir = (body: (dir: string) => void) => {
-    const dir = mkdtempSync(join(tmpdir(), "llm-proxy-log-"));
-    try {
-      body(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
 
   test("rows older than retention_days are pruned", () => {
     inDir((dataDir) => {
@@ -171,14 +172,6 @@ describe("shared tool decisions", () => {
       return db.query("SELECT id, decisions FROM tool_decision_lists ORDER BY id").all() as { id: number; decisions: string }[];
     } finally {
       db.close();
-    }
-  };
-  const inDir = (body: (dir: string) => void) => {
-    const dir = mkdtempSync(join(tmpdir(), "llm-proxy-log-"));
-    try {
-      body(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   };
 

@@ -27,8 +27,9 @@ const DECISIONS = COLUMNS.indexOf("tool_decisions");
 
 /**
  * Distinct decision lists whose id the writer remembers (by JSON text, ~3.5 KB each for 34 tools);
- * past it the memory starts over. The selector remembers 256 outcomes (OUTCOMES, src/selection/selector.ts), so a list
- * that recurs is among that many recent ones; a forgotten one costs an INSERT OR IGNORE and a SELECT.
+ * past it the memory starts over. The selector remembers 256 outcomes (OUTCOMES in
+ * src/selection/selector.ts), so a list that recurs is among that many recent ones; a forgotten one
+ * costs a SHA-256, an INSERT OR IGNORE and a SELECT.
  */
 const KNOWN_LISTS = 256;
 
@@ -164,11 +165,14 @@ export class RequestLogWriter {
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
     const { retentionDays, retentionRows } = this.retention;
-    if (retentionDays) this.db.run("DELETE FROM requests WHERE ts < ?", [now - retentionDays * 86_400_000]);
+    let deleted = 0;
+    if (retentionDays) deleted += this.db.run("DELETE FROM requests WHERE ts < ?", [now - retentionDays * 86_400_000]).changes;
     if (retentionRows) {
-      this.db.run("DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)", [retentionRows]);
+      deleted += this.db.run("DELETE FROM requests WHERE id <= (SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)", [retentionRows]).changes;
     }
-    // Lists no row names any more (requests_tool_decisions_id answers each lookup).
+    // Then the lists no row names any more (one lookup in requests_tool_decisions_id per list); rows
+    // deleted by hand leave theirs until the next prune that deletes rows.
+    if (deleted === 0) return;
     const orphans = this.db.run("DELETE FROM tool_decision_lists WHERE NOT EXISTS (SELECT 1 FROM requests WHERE tool_decisions_id = tool_decision_lists.id)");
     if (orphans.changes > 0) this.lists.clear();
   }
