@@ -21,7 +21,7 @@ import { workerUrls } from "./plugins/worker-urls.ts";
 const ROOT = join(import.meta.dir, "..");
 
 /** Files started with `new Worker(...)`, relative to the repository root. */
-export const WORKERS = ["src/selection/embed-worker.ts", "src/store/request-log-worker.ts", "src/store/request-log-reader-worker.ts"];
+export const WORKERS = ["src/selection/embed-worker.ts", "src/selection/language-worker.ts", "src/store/request-log-worker.ts", "src/store/request-log-reader-worker.ts"];
 
 const TARGETS = {
   "linux-x64": { bun: "bun-linux-x64", arch: "x64" },

@@ -9,7 +9,7 @@ import type { Embedder } from "../src/selection/embedder.ts";
 import { bridgeTerms, nameVocabulary, unknownWords } from "../src/selection/bridge.ts";
 import { typicalLexical } from "../src/selection/calibration.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
-import { foreignLanguage, toolLanguage } from "../src/selection/language.ts";
+import { foreignLanguage, LanguageDetector, toolLanguage } from "../src/selection/language.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";
 import { lengthBuckets } from "../src/selection/length-buckets.ts";
 import { buildQuery, queryTerms } from "../src/selection/query.ts";
@@ -147,16 +147,39 @@ describe("language", () => {
     expect(await foreignLanguage("open the file", known)).toBeUndefined();
     expect(await foreignLanguage("", known)).toBeUndefined();
     expect(known.language).toBeUndefined();
-    // Whether the module was imported is per process (other test files load it): asked of a fresh one.
-    const script = `
-      const { detectorLoaded, foreignLanguage, toolLanguage } = await import(${JSON.stringify(join(import.meta.dir, "../src/selection/language.ts"))});
-      const known = toolLanguage(${JSON.stringify(TOOLS.flatMap((t) => [t.function.name, t.function.description ?? ""]))});
-      const english = await foreignLanguage("open the file", known);
-      const before = detectorLoaded();
-      const german = await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known);
-      console.log(JSON.stringify({ english: english ?? null, before, german, after: detectorLoaded() }));`;
-    const child = Bun.spawnSync([process.execPath, "-e", script]);
-    expect(JSON.parse(child.stdout.toString())).toEqual({ english: null, before: false, german: "de", after: true });
+    // The process's detector may have been started by another test file: this one has its own.
+    const detector = new LanguageDetector();
+    const fresh = tools();
+    expect(await foreignLanguage("open the file", fresh, detector)).toBeUndefined();
+    expect(detector.running()).toBe(false);
+    expect(await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", fresh, detector)).toBe("de");
+    expect(detector.running()).toBe(true);
+    detector.stop();
+  });
+
+  test("the detector's Worker exits after an idle spell and starts again for the next foreign request", async () => {
+    const detector = new LanguageDetector({ idleMs: 20 });
+    const known = tools();
+    expect(await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known, detector)).toBe("de");
+    expect(detector.running()).toBe(true);
+    while (detector.running()) await Bun.sleep(10);
+    expect(await foreignLanguage("montre-moi les derniers messages du canal, s'il te plaît", known, detector)).toBe("fr");
+    expect(await foreignLanguage("show me the last messages of the channel", known, detector)).toBeUndefined();
+    detector.stop();
+    expect(detector.running()).toBe(false);
+  });
+
+  test("a detector that does not answer in time fails open, and the tools' language is asked again later", async () => {
+    // A zero wait ends before the Worker has even loaded its tables.
+    const slow = new LanguageDetector({ timeoutMs: 0 });
+    const known = tools();
+    expect(await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known, slow)).toBeUndefined();
+    expect(known.language).toBeUndefined();
+    slow.stop();
+    const detector = new LanguageDetector();
+    expect(await foreignLanguage("zeig mir bitte die letzten Nachrichten aus dem Kanal", known, detector)).toBe("de");
+    expect(known.language).toBe("en");
+    detector.stop();
   });
 
   test("a German request against English tools is foreign; English ones, with or without the detector's doubts, are not", async () => {
