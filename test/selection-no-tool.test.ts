@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { ANSWERABLE_PROBES, CHAT_PROBES } from "../src/selection/calibration.ts";
+import { noToolProbes } from "../src/selection/calibration.ts";
+
+const { small_talk: CHAT_PROBES, answerable: ANSWERABLE_PROBES } = noToolProbes();
 import { FakeOpenAIUpstream } from "./fakes/openai-upstream.ts";
 import { startProxy, type TestProxy } from "./fakes/proxy.ts";
 

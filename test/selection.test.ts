@@ -8,7 +8,9 @@ import { SelectionSchema, type SelectionConfig } from "../src/config/schema.ts";
 import type { Tool } from "../src/protocol/openai.ts";
 import type { Embedder } from "../src/selection/embedder.ts";
 import { nameVocabulary } from "../src/selection/bridge.ts";
-import { ANSWERABLE_PROBES, CHAT_PROBES } from "../src/selection/calibration.ts";
+import { noToolProbes } from "../src/selection/calibration.ts";
+
+const { small_talk: CHAT_PROBES, answerable: ANSWERABLE_PROBES } = noToolProbes();
 import { fuse, normaliseByMax, normaliseMinMax } from "../src/selection/fusion.ts";
 import { NO_PACKS } from "../src/selection/domain-pack.ts";
 import { LexicalIndex } from "../src/selection/lexical.ts";

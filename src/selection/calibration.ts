@@ -14,12 +14,12 @@
  *
  * The probes are everyday English requests and remarks of many fields, none about a particular
  * tool; they name no tool and no sentence of any evaluation set. The small-talk ones are data
- * (conf/selection/no-tool-probes.yaml); the task probes below are the calibration's own.
+ * (conf/selection/no-tool-probes.yaml, noToolProbes()); the task probes below are the calibration's own.
  */
-import { Type as T } from "@sinclair/typebox";
+import { Type as T, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parse } from "yaml";
-import noToolProbes from "../../conf/selection/no-tool-probes.yaml" with { type: "text" };
+import noToolProbesText from "../../conf/selection/no-tool-probes.yaml" with { type: "text" };
 import type { LexicalIndex } from "./lexical.ts";
 import { bestViewCosines, dot } from "./semantic.ts";
 import { terms } from "./text.ts";
@@ -53,21 +53,23 @@ const ProbesSchema = T.Object(
   { additionalProperties: false },
 );
 
-/** The shipped probes file, parsed and checked once (a broken file is a build defect: test/selection-general.test.ts reads it). */
-const probes = (() => {
-  const doc = Value.Default(ProbesSchema, parse(noToolProbes as string));
-  if (!Value.Check(ProbesSchema, doc)) throw new Error(`conf/selection/no-tool-probes.yaml: ${[...Value.Errors(ProbesSchema, doc)].map((e) => `${e.path}: ${e.message}`).join("; ")}`);
-  return doc;
-})();
-
-/** Small talk and questions a model answers from what it knows (conf/selection/no-tool-probes.yaml, `small_talk`). */
-export const CHAT_PROBES: readonly string[] = probes.small_talk;
+let probes: Static<typeof ProbesSchema> | undefined;
 
 /**
- * Knowledge questions, writing, opinions, naming (`answerable`): judged only for requests without a
- * lexical anchor (query.ts lexicallyAnchored), as they are as near to a developer's tools as a request for one.
+ * The shipped probes file (conf/selection/no-tool-probes.yaml), parsed and checked on the first
+ * call and kept: `small_talk`, small talk and questions a model answers from what it knows;
+ * `answerable`, knowledge questions, writing, opinions, naming, judged only for requests without a
+ * lexical anchor (query.ts lexicallyAnchored), as they are as near to a developer's tools as a
+ * request for one. Parsed on first use, not at import: running the yaml parser and TypeBox at start
+ * cost ~2.5 MiB of idle RSS (docs/benchmarks.md, "Idle RSS by module").
+ * @throws Error when the shipped file is broken (a build defect: test/selection-general.test.ts reads it)
  */
-export const ANSWERABLE_PROBES: readonly string[] = probes.answerable;
+export function noToolProbes(): Static<typeof ProbesSchema> {
+  if (probes) return probes;
+  const doc = Value.Default(ProbesSchema, parse(noToolProbesText as string));
+  if (!Value.Check(ProbesSchema, doc)) throw new Error(`conf/selection/no-tool-probes.yaml: ${[...Value.Errors(ProbesSchema, doc)].map((e) => `${e.path}: ${e.message}`).join("; ")}`);
+  return (probes = doc);
+}
 
 /**
  * Cosine lead the nearest small-talk probe needs over the nearest tool view: on the dev sets with
@@ -84,10 +86,10 @@ export function bestCosine(vector: Float32Array, others: readonly Float32Array[]
 
 /**
  * Per tool (index order), its typical BM25F score: the mean over the probes (TASK_PROBES and
- * CHAT_PROBES) of its score for each probe's terms. Computed once per tool set.
+ * the small-talk ones) of its score for each probe's terms. Computed once per tool set.
  */
 export function typicalLexical(index: LexicalIndex): Float64Array {
-  const probes = [...TASK_PROBES, ...CHAT_PROBES];
+  const probes = [...TASK_PROBES, ...noToolProbes().small_talk];
   let out: Float64Array | undefined;
   for (const probe of probes) {
     const scores = index.score(new Map(terms(probe).map((t) => [t, 1])));
@@ -100,7 +102,7 @@ export function typicalLexical(index: LexicalIndex): Float64Array {
 /**
  * True when `query` (a message's embedding) is nearer, by SMALL_TALK_MARGIN, to a small-talk probe
  * than to every view of every tool.
- * @param chat the probes' embeddings (CHAT_PROBES, and ANSWERABLE_PROBES for a request without a lexical anchor); @param toolViews per tool, its view embeddings
+ * @param chat the probes' embeddings (`small_talk`, and `answerable` for a request without a lexical anchor); @param toolViews per tool, its view embeddings
  */
 export function isSmallTalk(query: Float32Array, chat: readonly Float32Array[], toolViews: readonly (readonly Float32Array[])[]): boolean {
   const nearestChat = bestCosine(query, chat);

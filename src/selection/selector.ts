@@ -19,7 +19,7 @@ import type { ChatCompletionRequest, ChatMessage, ContentPart, Tool } from "../p
 import { jsonTextOf } from "../protocol/raw-json.ts";
 import { bridgeTerms, nameVocabulary, unknownWords, type BridgeWord } from "./bridge.ts";
 import { docBytes, embeddingKey, EmbeddingStore, Lru, viewBytes } from "./cache.ts";
-import { ANSWERABLE_PROBES, CHAT_PROBES, isSmallTalk, typicalLexical } from "./calibration.ts";
+import { isSmallTalk, noToolProbes, typicalLexical } from "./calibration.ts";
 import { loadPacks, packsFor, type DomainPack } from "./domain-pack.ts";
 import { WorkerEmbedder, type Embedder } from "./embedder.ts";
 import { HttpEmbedder } from "./http-embedder.ts";
@@ -448,7 +448,7 @@ export class ToolSelector {
       // One batch: the new tools' views, the tool-name words (bridge.ts) and, once per model, the small-talk probes.
       const needChat = this.chat?.embedder !== embedder;
       const words = entry.vocabulary.map((w) => w.word);
-      const texts = [...missing.flatMap((i) => docs[i]!.views.map(clip)), ...words, ...(needChat ? [...CHAT_PROBES, ...ANSWERABLE_PROBES] : [])];
+      const texts = [...missing.flatMap((i) => docs[i]!.views.map(clip)), ...words, ...(needChat ? [...noToolProbes().small_talk, ...noToolProbes().answerable] : [])];
       const vectors = texts.length > 0 ? (await embedder.embed(texts)).map((v) => Float32Array.from(v)) : [];
       let at = 0;
       const fresh = missing.map((i) => {
@@ -462,7 +462,7 @@ export class ToolSelector {
       if (this.embedder !== embedder) return undefined;
       if (needChat) {
         const all = vectors.slice(at);
-        this.chat = { embedder, smallTalk: all.slice(0, CHAT_PROBES.length), all };
+        this.chat = { embedder, smallTalk: all.slice(0, noToolProbes().small_talk.length), all };
       }
       entry.vocabularyVectors = vocabularyVectors;
       entry.views = views as Float32Array[][];
