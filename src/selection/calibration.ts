@@ -60,8 +60,8 @@ let probes: Static<typeof ProbesSchema> | undefined;
  * call and kept: `small_talk`, small talk and questions a model answers from what it knows;
  * `answerable`, knowledge questions, writing, opinions, naming, judged only for requests without a
  * lexical anchor (query.ts lexicallyAnchored), as they are as near to a developer's tools as a
- * request for one. Parsed on first use, not at import: running the yaml parser and TypeBox at start
- * cost ~2.5 MiB of idle RSS (docs/benchmarks.md, "Idle RSS by module").
+ * request for one. Parsed on first use, not at import: running the yaml parser and TypeBox for it at
+ * start cost ~0.8 MiB of the proxy's idle RSS (docs/benchmarks.md, "Idle RSS by module").
  * @throws Error when the shipped file is broken (a build defect: test/selection-general.test.ts reads it)
  */
 export function noToolProbes(): Static<typeof ProbesSchema> {
