@@ -4,18 +4,32 @@
  * views (name, description, its sentences and quoted examples) per query segment; segments are
  * combined by their recency weights: score = Σ w_s · max_v cos(q_s, v) / Σ w_s.
  *
- * A pass over a tool set's views per query vector runs four partial sums with the query in
- * doubles, and its result is remembered for the last few vectors of the tool set (the small-talk
- * check and the ranking read the same vector): 108 tools have ~350 views of 512 floats, and these
+ * A pass over a tool set's views per query vector runs `dot` with the query in doubles, and its
+ * result is remembered for the last few vectors of the tool set (the small-talk check and the
+ * ranking read the same vector): 108 tools have ~350 views of 512 floats, and these
  * passes, a `dot` per view and again per reader, were the largest part of the selector's
  * main-thread work per request.
  */
 
-/** Dot product of two equal-length vectors. */
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
+/**
+ * Dot product of two vectors over their common length. Four partial sums: no loop-carried
+ * dependency on one accumulator (about 1.5x faster in Bun).
+ */
+export function dot(a: Float32Array | Float64Array, b: Float32Array | Float64Array): number {
+  const n = Math.min(a.length, b.length);
+  const tail = n - (n % 4);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let i = 0; i < tail; i += 4) {
+    s0 += a[i]! * b[i]!;
+    s1 += a[i + 1]! * b[i + 1]!;
+    s2 += a[i + 2]! * b[i + 2]!;
+    s3 += a[i + 3]! * b[i + 3]!;
+  }
+  for (let i = tail; i < n; i++) s0 += a[i]! * b[i]!;
+  return s0 + s1 + s2 + s3;
 }
 
 /** Per tool (index order), the embeddings of its views. */
@@ -39,26 +53,10 @@ export function bestViewCosines(toolViews: ToolViews, vector: Float32Array): Flo
   const known = memo.get(vector);
   if (known) return known;
   const q = Float64Array.from(vector);
-  // Four partial sums: no loop-carried dependency on one accumulator (about 1.5x faster in Bun).
   const out = new Float64Array(toolViews.length);
   for (let t = 0; t < toolViews.length; t++) {
     let best = -1;
-    for (const v of toolViews[t]!) {
-      const n = Math.min(v.length, q.length);
-      const tail = n - (n % 4);
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let i = 0; i < tail; i += 4) {
-        s0 += v[i]! * q[i]!;
-        s1 += v[i + 1]! * q[i + 1]!;
-        s2 += v[i + 2]! * q[i + 2]!;
-        s3 += v[i + 3]! * q[i + 3]!;
-      }
-      for (let i = tail; i < n; i++) s0 += v[i]! * q[i]!;
-      best = Math.max(best, s0 + s1 + s2 + s3);
-    }
+    for (const v of toolViews[t]!) best = Math.max(best, dot(v, q));
     out[t] = best;
   }
   if (memo.size >= RECENT_VECTORS) memo.delete(memo.keys().next().value!);
